@@ -1,0 +1,1 @@
+"""Product domain: catalogue rows, restock notifications, ERP sync and analytics jobs."""

@@ -1,0 +1,60 @@
+"""HTTP routes of the product domain: AutoCRUD plus the job endpoints."""
+
+from __future__ import annotations
+
+from loom.rest.autocrud import build_auto_routes
+from loom.rest.model import RestInterface, RestRoute
+
+from {{ cookiecutter.package_name }}.product.model import Product
+from {{ cookiecutter.package_name }}.product.use_cases import (
+    BuildProductSummaryUseCase,
+    DispatchRestockEmailUseCase,
+    ListLowStockProductsUseCase,
+    RestockWorkflowUseCase,
+    SyncProductsToErpUseCase,
+)
+
+
+class ProductInterface(RestInterface[Product]):
+    prefix = "/products"
+    tags = ("Products",)
+    # List queries must name their fields; anything else is a 400 unsupported_query.
+    filterable = ("sku", "category", "stock", "price_cents")
+    sortable = ("id", "name", "stock", "price_cents", "created_at")
+    # Fixed paths come before the AutoCRUD "/{id}" routes so they are matched first.
+    routes = (
+        RestRoute(
+            use_case=ListLowStockProductsUseCase,
+            method="GET",
+            path="/low-stock",
+            summary="Products at or below a stock level",
+        ),
+        RestRoute(
+            use_case=SyncProductsToErpUseCase,
+            method="POST",
+            path="/jobs/sync-erp",
+            summary="Queue one ERP sync job per product",
+            status_code=202,
+        ),
+        RestRoute(
+            use_case=DispatchRestockEmailUseCase,
+            method="POST",
+            path="/{product_id}/jobs/restock-email",
+            summary="Queue the restock email (sent only when stock is 0)",
+            status_code=202,
+        ),
+        RestRoute(
+            use_case=BuildProductSummaryUseCase,
+            method="GET",
+            path="/{product_id}/jobs/summary",
+            summary="Build the product summary now, in the API process",
+        ),
+        RestRoute(
+            use_case=RestockWorkflowUseCase,
+            method="POST",
+            path="/{product_id}/workflows/restock",
+            summary="Build the summary, then queue the restock email",
+            status_code=202,
+        ),
+        *build_auto_routes(Product, ()),
+    )

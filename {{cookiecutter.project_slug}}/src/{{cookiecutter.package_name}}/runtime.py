@@ -1,0 +1,81 @@
+"""How this service boots loom: which config files, which job runtime, which fixes.
+
+Jobs run in the API process unless the ``celery:`` section is loaded: the worker always
+loads it, the API only with ``JOB_RUNTIME=celery`` (the compose stack sets it).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from fastapi import FastAPI
+from loom.celery.bootstrap import bootstrap_worker
+from loom.core.config.overrides import load_application_config
+from loom.core.environment import resolve_environment
+from loom.rest.fastapi.auto import create_app
+
+from {{ cookiecutter.package_name }}.loom_fixes import apply_job_overrides, guard_json_bodies, worker_job_service_module
+
+
+class Process(StrEnum):
+    API = "api"
+    WORKER = "worker"
+
+
+class JobRuntime(StrEnum):
+    INLINE = "inline"
+    CELERY = "celery"
+
+
+def config_dir() -> Path:
+    """``LOOM_CONFIG_DIR``, else ``config/`` in the working directory (the project root)."""
+    return Path(os.environ.get("LOOM_CONFIG_DIR", "config"))
+
+
+def job_runtime(process: Process) -> JobRuntime:
+    if process is Process.WORKER:
+        return JobRuntime.CELERY
+    value = os.environ.get("JOB_RUNTIME", JobRuntime.INLINE)
+    try:
+        return JobRuntime(value)
+    except ValueError:
+        choices = ", ".join(runtime.value for runtime in JobRuntime)
+        raise ValueError(f"JOB_RUNTIME={value!r} is not one of: {choices}") from None
+
+
+def config_paths(process: Process) -> list[str]:
+    """The YAML layers of ``process``, most general first."""
+    directory = config_dir()
+    layers = ["base.yaml"]
+    if job_runtime(process) is JobRuntime.CELERY:
+        layers.append("celery.yaml")
+    if process is Process.WORKER:
+        layers.append("worker.yaml")
+    overlay = f"{resolve_environment().value}.yaml"
+    if (directory / overlay).exists():
+        layers.append(overlay)
+    return [str(directory / layer) for layer in layers]
+
+
+def create_api() -> FastAPI:
+    paths = config_paths(Process.API)
+    app = create_app(*paths)
+    apply_job_overrides(load_application_config(*paths))
+    guard_json_bodies(app)
+    return app
+
+
+def create_worker(**explicit: Any) -> Celery:
+    """Boot the Celery app; ``explicit`` goes to ``bootstrap_worker`` (jobs=, callbacks=...)."""
+    booted: list[Celery] = []
+    result = bootstrap_worker(
+        *config_paths(Process.WORKER),
+        modules=[worker_job_service_module(lambda: booted[0])],
+        **explicit,
+    )
+    booted.append(result.celery_app)
+    return result.celery_app

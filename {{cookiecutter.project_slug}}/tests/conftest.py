@@ -1,0 +1,74 @@
+"""Shared set-up: every test gets its own SQLite file and a freshly booted API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from fastapi.testclient import TestClient
+from loom.core.job.job import Job
+
+from {{ cookiecutter.package_name }}.product.jobs import BuildProductSummaryJob, SendRestockEmailJob, SyncProductToErpJob
+from {{ cookiecutter.package_name }}.runtime import create_api
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+JOB_TYPES: tuple[type[Job[Any]], ...] = (
+    SendRestockEmailJob,
+    BuildProductSummaryJob,
+    SyncProductToErpJob,
+)
+ROUTING = ("__queue__", "__retries__", "__countdown__", "__timeout__", "__priority__")
+
+
+@pytest.fixture(autouse=True)
+def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOOM_ENV", "test")
+    monkeypatch.setenv("LOOM_CONFIG_DIR", str(PROJECT_ROOT / "config"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    monkeypatch.delenv("JOB_RUNTIME", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def job_routing_restored() -> Iterator[None]:
+    """Booting applies config/jobs.yaml to the job classes; undo it after each test."""
+    saved = {job: {name: job.__dict__.get(name) for name in ROUTING} for job in JOB_TYPES}
+    yield
+    for job, attrs in saved.items():
+        for name, value in attrs.items():
+            if value is None:
+                if name in job.__dict__:
+                    delattr(job, name)
+            else:
+                setattr(job, name, value)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_api(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+class ProductFactory(Protocol):
+    def __call__(self, **overrides: object) -> dict[str, Any]: ...
+
+
+@pytest.fixture
+def create_product(client: TestClient) -> ProductFactory:
+    """POST a product (out of stock unless told otherwise) and return its JSON."""
+
+    def create(**overrides: object) -> dict[str, Any]:
+        body = {
+            "sku": "SKU-1",
+            "name": "Kettle",
+            "category": "kitchen",
+            "priceCents": 2599,
+            "stock": 0,
+        }
+        response = client.post("/products/", json=body | overrides)
+        assert response.status_code == 201, response.text
+        product: dict[str, Any] = response.json()
+        return product
+
+    return create

@@ -1,0 +1,54 @@
+"""Both discovery modes boot the API and a worker that registers every task the service needs."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.runtime import create_api, create_worker
+
+EXPECTED_TASKS = {
+    "loom.job.SendRestockEmailJob",
+    "loom.job.BuildProductSummaryJob",
+    "loom.job.SyncProductToErpJob",
+    "loom.callback.RestockEmailSuccessCallback",
+    "loom.callback.RestockEmailFailureCallback",
+    "loom.callback_error.RestockEmailSuccessCallback",
+    "loom.callback_error.RestockEmailFailureCallback",
+}
+
+
+@pytest.fixture(params=["modules", "manifest"])
+def discovery_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    mode: str = request.param
+    monkeypatch.setenv("LOOM__APP__DISCOVERY__MODE", mode)
+    return mode
+
+
+def test_worker_registers_every_job_and_callback_task(discovery_mode: str) -> None:
+    celery_app = create_worker()
+
+    assert set(celery_app.tasks) >= EXPECTED_TASKS
+
+
+def test_worker_declares_the_configured_queues(discovery_mode: str) -> None:
+    celery_app = create_worker()
+
+    queues = {queue.name for queue in celery_app.conf.task_queues}
+    assert queues == {"default", "notifications", "analytics", "erp"}
+    assert celery_app.conf.task_default_queue == "default"
+
+
+def test_api_serves_the_product_routes(discovery_mode: str) -> None:
+    with TestClient(create_api()) as client:
+        paths = set(client.get("/openapi.json").json()["paths"])
+
+    assert {
+        "/products/",
+        "/products/{id}",
+        "/products/low-stock",
+        "/products/jobs/sync-erp",
+        "/products/{product_id}/jobs/restock-email",
+        "/products/{product_id}/jobs/summary",
+        "/products/{product_id}/workflows/restock",
+    } <= paths
