@@ -29,14 +29,18 @@ TAKEN_IMPORT_NAMES = frozenset(
 def _slug_problem(value: str) -> str | None:
     if SLUG.fullmatch(value) and len(value) <= 64:
         return None
-    return "must be lowercase letters and digits in words joined by single hyphens, "\
+    return (
+        "must be lowercase letters and digits in words joined by single hyphens, "
         "starting with a letter, at most 64 characters (e.g. loom-store)"
+    )
 
 
 def _package_problem(value: str) -> str | None:
     if not PACKAGE.fullmatch(value):
-        return "must be a lowercase Python identifier: a letter, then letters, digits or "\
+        return (
+            "must be a lowercase Python identifier: a letter, then letters, digits or "
             "underscores (e.g. loom_store)"
+        )
     if keyword.iskeyword(value):
         return "is a Python keyword"
     if value in sys.stdlib_module_names or value in TAKEN_IMPORT_NAMES:

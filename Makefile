@@ -1,0 +1,51 @@
+# cookiecutter-loom: `make demo` bakes and serves the default project, `make test` proves
+# the template. Both install what they need (uv, then the dev tools in uv.lock).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# uv on PATH is used as is; otherwise a pinned copy goes into .tools/ (the version the
+# lock files were written with).
+UV_VERSION := 0.13.9
+UV := $(or $(shell uv --version >/dev/null 2>&1 && command -v uv),$(CURDIR)/.tools/bin/uv)
+# The tests hand the same uv to every baked project they build.
+export UV
+DEMO_DIR := demo
+PORT ?= 8000
+
+# uv looks interpreters up on PATH. Under pyenv only the selected version answers there, so
+# a baked project asking for another installed one (3.12 by default) would not be found:
+# keep the selected version first and expose the others after it.
+ifneq ($(shell command -v pyenv 2>/dev/null),)
+export PYENV_VERSION ?= $(shell pyenv version-name):$(shell pyenv versions --bare --skip-aliases | grep -v / | tr '\n' ':')
+endif
+
+.PHONY: help install demo test lint fmt typecheck
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+install: $(UV) ## Install the template's dev tools (cookiecutter, pytest, ruff, mypy)
+	$(UV) sync --locked
+
+demo: install ## Bake the default project into ./demo and serve it on http://127.0.0.1:8000/docs
+	rm -rf $(DEMO_DIR)
+	$(UV) run --no-sync cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) -C $(DEMO_DIR)/loom-store run PORT=$(PORT)
+
+test: install ## Run the template's tests: bake, lint, type-check, install, test and run the baked project
+	$(UV) run --no-sync pytest
+
+lint: install ## ruff on the hooks and tests of the template
+	$(UV) run --no-sync ruff check hooks tests
+	$(UV) run --no-sync ruff format --check hooks tests
+
+fmt: install ## Format the template's own code
+	$(UV) run --no-sync ruff format hooks tests
+	$(UV) run --no-sync ruff check --fix hooks tests
+
+typecheck: install ## mypy (strict) on the hooks and tests of the template
+	$(UV) run --no-sync mypy

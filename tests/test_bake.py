@@ -1,0 +1,74 @@
+"""Baking: what the default bake contains, and what a bad answer does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from tests.conftest import Bake
+
+
+def test_default_bake_names_the_project_after_the_defaults(bake: Bake) -> None:
+    project = bake()
+
+    assert project.name == "loom-store"
+    assert (project / "src" / "loom_store" / "product" / "jobs.py").is_file()
+    assert 'name = "loom-store"' in (project / "pyproject.toml").read_text()
+
+
+def test_no_file_is_left_with_unrendered_jinja(bake: Bake) -> None:
+    project = bake()
+
+    leftovers = [
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file() and ("{{" in path.read_text() or "{%" in path.read_text())
+    ]
+    assert leftovers == []
+
+
+def test_answers_reach_the_package_and_its_imports(bake: Bake) -> None:
+    project = bake(project_name="Zeta Shop", python_version="3.13")
+
+    assert (project / "src" / "zeta_shop" / "main.py").read_text().count("zeta_shop.runtime") == 1
+    assert (project / ".python-version").read_text().strip() == "3.13"
+
+
+def test_next_steps_are_printed(bake: Bake, capfd: pytest.CaptureFixture[str]) -> None:
+    bake()
+
+    out = capfd.readouterr().out
+    assert "cd loom-store" in out
+    assert "make run" in out
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (
+            {"project_slug": "Bad Slug", "package_name": "bad_slug"},
+            "ERROR: project_slug='Bad Slug': must be lowercase letters and digits",
+        ),
+        ({"package_name": "class"}, "ERROR: package_name='class': is a Python keyword"),
+        (
+            {"package_name": "my-pkg"},
+            "ERROR: package_name='my-pkg': must be a lowercase Python identifier",
+        ),
+    ],
+)
+def test_invalid_name_stops_the_bake_with_one_line_and_leaves_nothing(
+    bake: Bake,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    answers: dict[str, str],
+    message: str,
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(**answers)
+
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1
+    assert errors[0].startswith(message)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,110 @@
+"""The default bake, installed with uv: its checks pass and `make run` serves the job flow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import run_make, uv_executable
+
+STARTUP_TIMEOUT = 90.0
+
+
+@pytest.mark.parametrize("target", ["lint", "typecheck", "test"])
+def test_baked_project_passes_its_own_checks(default_project: Path, target: str) -> None:
+    result = run_make(default_project, target)
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_healthy(base_url: str, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"make run exited with {server.returncode} before serving")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"make run did not answer /health within {STARTUP_TIMEOUT} s")
+
+
+@pytest.fixture
+def served(default_project: Path) -> Iterator[httpx.Client]:
+    """`make run` on a free port; its whole process group is stopped afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(default_project),
+            "run",
+            f"PORT={port}",
+            f"UV={uv_executable()}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, server)
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            yield client
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_make_run_serves_the_restock_flow_over_http(served: httpx.Client) -> None:
+    product = {
+        "sku": "KET-RUN",
+        "name": "Kettle",
+        "category": "kitchen",
+        "priceCents": 2599,
+        "stock": 0,
+    }
+    created = served.post("/products/", json=product)
+    assert created.status_code == 201, created.text
+    product_id = created.json()["id"]
+
+    accepted = served.post(
+        f"/products/{product_id}/jobs/restock-email", json={"recipientEmail": "a@b.co"}
+    )
+
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["queue"] == "notifications"
+    assert served.get(f"/products/{product_id}").json()["category"] == "kitchen-restock-notified"
+    summary = served.get(f"/products/{product_id}/jobs/summary")
+    assert summary.status_code == 200
+    assert (
+        summary.json()["summary"]
+        == "Kettle (KET-RUN) in kitchen-restock-notified: 0 in stock at 25.99"
+    )
+
+
+def test_make_run_serves_the_api_docs(served: httpx.Client) -> None:
+    assert served.get("/docs").status_code == 200
