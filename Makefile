@@ -19,7 +19,7 @@ ifneq ($(shell command -v pyenv 2>/dev/null),)
 export PYENV_VERSION ?= $(shell pyenv version-name):$(shell pyenv versions --bare --skip-aliases | grep -v / | tr '\n' ':')
 endif
 
-.PHONY: help install demo test lint fmt typecheck
+.PHONY: help install demo test lint fmt typecheck relock system-tools
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,16 @@ demo: install ## Bake the default project into ./demo and serve it on http://127
 	$(UV) run --no-sync cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/loom-store run PORT=$(PORT)
 
-test: install ## Run the template's tests: bake, lint, type-check, install, test and run the baked project
+test: install system-tools ## Run the template's tests: bakes, checks, the embedded run and the real stack
 	$(UV) run --no-sync pytest
+
+# docker-compose 1.29 validates the generated compose files (no Docker engine needed);
+# PyPI's build of it no longer installs on current Pythons, Debian's does.
+system-tools:
+	@command -v docker-compose >/dev/null || { \
+		echo "installing docker-compose (Debian package) to validate compose files"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq docker-compose >/dev/null; }
 
 lint: install ## ruff on the hooks and tests of the template
 	$(UV) run --no-sync ruff check hooks tests
@@ -49,3 +57,11 @@ fmt: install ## Format the template's own code
 
 typecheck: install ## mypy (strict) on the hooks and tests of the template
 	$(UV) run --no-sync mypy
+
+relock: install ## Re-resolve the generated project's uv.lock after editing its dependencies
+	rm -rf .relock
+	$(UV) run --no-sync cookiecutter --no-input --output-dir .relock .
+	cd .relock/loom-store && $(UV) lock
+	sed 's/^name = "loom-store"$$/name = "{{ cookiecutter.project_slug }}"/' .relock/loom-store/uv.lock \
+		> '{{cookiecutter.project_slug}}/uv.lock'
+	rm -rf .relock

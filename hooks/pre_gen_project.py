@@ -19,7 +19,10 @@ ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+CHOICES = {
+    "python_version": ("3.11", "3.12", "3.13"),
+    "worker_bootstrap": ("modules", "manifest", "explicit"),
+}
 # Import names the generated project already uses: a package named like one would shadow it.
 TAKEN_IMPORT_NAMES = frozenset(
     {"alembic", "celery", "fastapi", "kombu", "loom", "msgspec", "sqlalchemy", "tests", "uvicorn"}
@@ -52,8 +55,11 @@ def _email_problem(value: str) -> str | None:
     return None if EMAIL.fullmatch(value) else "must be an e-mail address like you@example.com"
 
 
-def _python_problem(value: str) -> str | None:
-    return None if value in PYTHON_VERSIONS else f"must be one of {', '.join(PYTHON_VERSIONS)}"
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def problem(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return problem
 
 
 def _name_problem(value: str) -> str | None:
@@ -65,7 +71,7 @@ RULES: dict[str, Callable[[str], str | None]] = {
     "project_slug": _slug_problem,
     "package_name": _package_problem,
     "author_email": _email_problem,
-    "python_version": _python_problem,
+    **{option: _one_of(choices) for option, choices in CHOICES.items()},
 }
 
 

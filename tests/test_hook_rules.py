@@ -15,6 +15,7 @@ VALID = {
     "package_name": "loom_store",
     "author_email": "you@example.com",
     "python_version": "3.12",
+    "worker_bootstrap": "modules",
 }
 
 
@@ -80,3 +81,9 @@ def test_every_broken_rule_gets_its_own_line(hook: ModuleType) -> None:
     problems = hook.problems_in(VALID | {"project_slug": "Bad Slug", "package_name": "class"})
 
     assert [line.split("=")[0] for line in problems] == ["project_slug", "package_name"]
+
+
+def test_unknown_worker_bootstrap_is_refused(hook: ModuleType) -> None:
+    assert hook.problems_in(VALID | {"worker_bootstrap": "magic"}) == [
+        "worker_bootstrap='magic': must be one of modules, manifest, explicit"
+    ]

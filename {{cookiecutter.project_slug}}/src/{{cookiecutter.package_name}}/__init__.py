@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name }} service."""
+"""The service package: one sub-package per domain, plus its entry points."""

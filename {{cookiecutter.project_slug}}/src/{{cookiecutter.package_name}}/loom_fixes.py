@@ -55,6 +55,20 @@ def worker_job_service_module(celery_app: Callable[[], Celery]) -> Callable[[Loo
     return register
 
 
+def api_celery_app(container: LoomContainer) -> Celery | None:
+    """The Celery app the API publishes with; ``None`` with the in-process job service.
+
+    Why: 9.0.0 builds that app inside ``create_app`` and offers no handle on it, so
+    settings its ``celery:`` section refuses (acks, retry policies) are reached through
+    the job service's private attribute.
+    """
+    service = container.resolve(JobService)
+    if not isinstance(service, CeleryJobService):
+        return None
+    celery_app: Celery = service._app
+    return celery_app
+
+
 def apply_job_overrides(config: ConfigContext) -> None:
     """Apply the ``jobs:`` YAML to the job classes of the calling process.
 

@@ -15,10 +15,42 @@ from celery import Celery
 from fastapi import FastAPI
 from loom.celery.bootstrap import bootstrap_worker
 from loom.core.config.overrides import load_application_config
+from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
 from loom.rest.fastapi.auto import create_app
 
-from {{ cookiecutter.package_name }}.loom_fixes import apply_job_overrides, guard_json_bodies, worker_job_service_module
+from {{ cookiecutter.package_name }}.loom_fixes import (
+    api_celery_app,
+    apply_job_overrides,
+    guard_json_bodies,
+    worker_job_service_module,
+)
+
+
+# Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so they
+# are set in code on the API's and the worker's Celery app alike.
+CELERY_OPERATIONAL_SETTINGS: dict[str, Any] = {
+    # Acknowledge a job once it has run, not when it is received: a worker killed mid-job
+    # leaves the message to be redelivered to another worker.
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    # Redis redelivers an unacknowledged message after this many seconds; it must exceed
+    # the longest job plus its countdown (30 s timeout, 5 s countdown here).
+    "broker_transport_options": {"visibility_timeout": 600},
+    # With the broker or result backend down, fail the dispatch in about 0.1 s. Celery's
+    # defaults retry for ~19 s while the API's event loop, and every request, waits.
+    "task_publish_retry_policy": {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.1,
+    },
+    "result_backend_transport_options": {
+        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+    },
+    "redis_socket_connect_timeout": 1,
+    "broker_connection_retry_on_startup": True,
+}
 
 
 class Process(StrEnum):
@@ -63,9 +95,13 @@ def config_paths(process: Process) -> list[str]:
 
 def create_api() -> FastAPI:
     paths = config_paths(Process.API)
-    app = create_app(*paths)
+    containers: list[LoomContainer] = []
+    app = create_app(*paths, modules=[containers.append])
     apply_job_overrides(load_application_config(*paths))
     guard_json_bodies(app)
+    celery_app = api_celery_app(containers[0])
+    if celery_app is not None:
+        celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
     return app
 
 
@@ -78,4 +114,5 @@ def create_worker(**explicit: Any) -> Celery:
         **explicit,
     )
     booted.append(result.celery_app)
+    result.celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
     return result.celery_app

@@ -1,0 +1,267 @@
+"""Run a baked project's compose services as local processes against real PostgreSQL and Redis.
+
+Each stack gets a private database and login (made by the project's own postgres init
+script) on this machine's PostgreSQL, and a private redis-server on a free port. Every
+process is started in its own process group and stopped by its PID, also on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from tests.compose import Service, load_services, read_env_file
+
+PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+STARTUP_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
+    """Poll ``condition`` every 0.2 s; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def admin_connection() -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_ADMIN, dbname="postgres", autocommit=True, connect_timeout=3
+        )
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT} as {PG_ADMIN} ({exc}). "
+            f"Start it with: {PG_START}"
+        )
+
+
+@contextmanager
+def private_redis() -> Iterator[int]:
+    """A redis-server of our own on a free loopback port, keeping nothing on disk."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        client = redis.Redis(port=port, socket_connect_timeout=1)
+        wait_for(lambda: _answers(client), f"redis-server on port {port}", timeout=10)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _republish(arg: str, container_port: int, local_port: int) -> str:
+    """Point an argument at the free local port that stands for a container port."""
+    if arg == str(container_port):
+        return str(local_port)
+    return arg.replace(f"={container_port}", f"={local_port}").replace(
+        f"127.0.0.1:{container_port}", f"127.0.0.1:{local_port}"
+    )
+
+
+@dataclass
+class Stack:
+    """The services of one baked project's docker-compose.yml, run on this machine."""
+
+    project: Path
+    redis_port: int
+    database: str
+    login: str
+    password: str
+    worker_queues: str
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    host_ports: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def variables(self) -> dict[str, str]:
+        """What compose would interpolate with: the project's .env, then our overrides."""
+        return read_env_file(self.project / ".env") | {
+            "APP_DB_NAME": self.database,
+            "APP_DB_USER": self.login,
+            "APP_DB_PASSWORD": self.password,
+            "WORKER_QUEUES": self.worker_queues,
+        }
+
+    def services(self) -> dict[str, Service]:
+        return load_services(self.project / "docker-compose.yml", self.variables())
+
+    def _localise(self, service: Service, text: str) -> str:
+        """Service host names to loopback, published container ports to free host ports."""
+        text = text.replace("@postgres:5432/", f"@{PG_HOST}:{PG_PORT}/")
+        text = text.replace("redis://redis:6379/", f"redis://127.0.0.1:{self.redis_port}/")
+        return text.replace("0.0.0.0", "127.0.0.1")
+
+    def host_port(self, service: str, container_port: int) -> int:
+        return self.host_ports.setdefault((service, container_port), free_port())
+
+    def command(self, service: Service, command: list[str] | None = None) -> list[str]:
+        args = [self._localise(service, arg) for arg in (command or service.command)]
+        for _, container_port in service.ports:
+            local = self.host_port(service.name, container_port)
+            args = [_republish(arg, container_port, local) for arg in args]
+        return args
+
+    def environment(self, service: Service) -> dict[str, str]:
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("LOOM")}
+        venv_bin = self.project / ".venv" / "bin"
+        return (
+            inherited
+            | {key: self._localise(service, value) for key, value in service.environment.items()}
+            | {
+                "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+                "HOSTNAME": socket.gethostname(),
+                "VIRTUAL_ENV": str(self.project / ".venv"),
+            }
+        )
+
+    def run(self, name: str, command: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot service (or another command in its environment) to completion."""
+        service = self.services()[name]
+        return subprocess.run(
+            self.command(service, command),
+            cwd=self.project,
+            env=self.environment(service),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self, name: str) -> None:
+        service = self.services()[name]
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            self.command(service),
+            cwd=self.project,
+            env=self.environment(service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def healthy(self, name: str) -> bool:
+        """The service's own compose healthcheck, run here."""
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+            pytest.fail(f"{name} exited with {process.returncode}:\n{log}")
+        service = self.services()[name]
+        assert service.healthcheck is not None, f"{name} declares no healthcheck"
+        kind, *test = service.healthcheck
+        command = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
+        checked = subprocess.run(
+            self.command(service, command),
+            cwd=self.project,
+            env=self.environment(service),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return checked.returncode == 0
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+    def url(self, service: str) -> str:
+        (_, container_port), *_ = self.services()[service].ports
+        return f"http://127.0.0.1:{self.host_port(service, container_port)}"
+
+
+@contextmanager
+def private_database(project: Path) -> Iterator[tuple[str, str, str]]:
+    """A database and login of our own, made by the project's postgres init script."""
+    suffix = secrets.token_hex(4)
+    database, login, password = f"stack_{suffix}", f"stack_{suffix}_app", secrets.token_urlsafe(16)
+    with admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        init = subprocess.run(
+            ["bash", str(project / "deploy" / "postgres" / "10-app-role.sh")],
+            env=os.environ
+            | {
+                "PGHOST": PG_HOST,
+                "PGPORT": str(PG_PORT),
+                "POSTGRES_USER": PG_ADMIN,
+                "POSTGRES_DB": database,
+                "APP_DB_USER": login,
+                "APP_DB_PASSWORD": password,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert init.returncode == 0, init.stderr
+        yield database, login, password
+    finally:
+        with admin_connection() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            with suppress(psycopg.Error):
+                admin.execute(f'DROP ROLE IF EXISTS "{login}"')
+
+
+@contextmanager
+def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[Stack]:
+    """migrate, then api, worker and flower, each waited for by its own healthcheck."""
+    with private_redis() as redis_port, private_database(project) as (database, login, password):
+        stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir)
+        try:
+            migrated = stack.run("migrate")
+            assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+            for name in ("api", "worker", "flower"):
+                stack.start(name)
+            for name in ("api", "worker", "flower"):
+                wait_for(partial(stack.healthy, name), f"{name} to pass its healthcheck")
+            yield stack
+        finally:
+            stack.stop_all()

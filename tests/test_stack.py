@@ -1,0 +1,187 @@
+"""The generated stack for real: its compose services run as local processes against this
+machine's PostgreSQL and a private Redis, and the job flow is driven over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import Bake, run_make
+from tests.stack import Stack, running_stack, wait_for
+
+EMAIL = {"recipientEmail": "buyer@example.com"}
+JOB_TIMEOUT = 30.0
+# The stack's worker serves callbacks (default) and notifications; erp stays unconsumed.
+WORKER_QUEUES = "default,notifications"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    project = Path(
+        __import__("cookiecutter.main").main.cookiecutter(
+            str(Path(__file__).resolve().parents[1]),
+            no_input=True,
+            output_dir=str(tmp_path_factory.mktemp("stack")),
+        )
+    )
+    installed = run_make(project, "install")
+    assert installed.returncode == 0, installed.stderr
+    with running_stack(project, tmp_path_factory.mktemp("logs"), WORKER_QUEUES) as running:
+        yield running
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url("api"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def flower(stack: Stack) -> Iterator[httpx.Client]:
+    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
+    with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
+        yield client
+
+
+def new_product(api: httpx.Client, **fields: Any) -> int:
+    body = {"sku": f"SKU-{time.monotonic_ns()}", "name": "Kettle", "category": "kitchen", "priceCents": 2599, "stock": 0}
+    response = api.post("/products/", json=body | fields)
+    assert response.status_code == 201, response.text
+    product_id: int = response.json()["id"]
+    return product_id
+
+
+def category_becomes(api: httpx.Client, product_id: int, expected: str) -> None:
+    wait_for(
+        lambda: api.get(f"/products/{product_id}").json()["category"] == expected,
+        f"product {product_id} to be tagged {expected!r}",
+        timeout=JOB_TIMEOUT,
+    )
+
+
+def queued_messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
+    """Messages waiting in a Redis queue, priority sub-queues included."""
+    broker = redis.Redis(port=stack.redis_port, db=0)
+    keys = [key for key in broker.keys(f"{queue}*") if key.decode().split("\x06\x16")[0] == queue]
+    return [json.loads(raw) for key in keys for raw in broker.lrange(key, 0, -1)]
+
+
+def flower_tasks(flower: httpx.Client, task_name: str) -> dict[str, Any]:
+    response = flower.get("/api/tasks", params={"taskname": task_name})
+    assert response.status_code == 200, response.text
+    tasks: dict[str, Any] = response.json()
+    return tasks
+
+
+def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(api: httpx.Client) -> None:
+    product_id = new_product(api)
+
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    assert accepted.status_code == 202
+    assert accepted.json()["queue"] == "notifications"
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+
+def test_forced_failure_is_tried_one_plus_retries_times_then_the_failure_callback_tags(
+    api: httpx.Client, flower: httpx.Client
+) -> None:
+    product_id = new_product(api)
+
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True})
+
+    category_becomes(api, product_id, "kitchen-restock-failed")
+    job_id = accepted.json()["jobId"]
+    wait_for(
+        lambda: flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state") == "FAILURE",
+        "Flower to record the job's failure",
+        timeout=JOB_TIMEOUT,
+    )
+    task = flower_tasks(flower, "loom.job.SendRestockEmailJob")[job_id]
+    # __retries__ = 2 in jobs.yaml: one attempt, then two retries.
+    assert task["retries"] == 2
+
+
+def test_erp_sync_lands_on_the_erp_queue_with_the_yaml_countdown_and_priority(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+    before = len(queued_messages(stack, "erp"))
+    sent_at = datetime.now(UTC)
+
+    accepted = api.post("/products/jobs/sync-erp", json={"productIds": [product_id]})
+
+    assert accepted.status_code == 202
+    (job_id,) = accepted.json()["jobIds"]
+    messages = {message["headers"]["id"]: message for message in queued_messages(stack, "erp")}
+    assert len(messages) == before + 1
+    message = messages[job_id]
+    assert message["headers"]["task"] == "loom.job.SyncProductToErpJob"
+    assert message["properties"]["priority"] == 5
+    eta = datetime.fromisoformat(message["headers"]["eta"])
+    assert timedelta(seconds=4) < eta - sent_at < timedelta(seconds=6)
+
+
+def test_worker_for_other_queues_leaves_erp_jobs_alone(api: httpx.Client, stack: Stack) -> None:
+    product_id = new_product(api)
+    accepted = api.post("/products/jobs/sync-erp", json={"productIds": [product_id]})
+    (job_id,) = accepted.json()["jobIds"]
+
+    time.sleep(7)  # past the 5 s countdown: a worker consuming erp would have taken it
+
+    assert job_id in {message["headers"]["id"] for message in queued_messages(stack, "erp")}
+
+
+def test_summary_runs_in_the_api_process_and_sends_no_task(
+    api: httpx.Client, stack: Stack, flower: httpx.Client
+) -> None:
+    product_id = new_product(api, name="Lamp", sku="LAMP-1", stock=2, priceCents=1000)
+
+    response = api.get(f"/products/{product_id}/jobs/summary")
+
+    assert response.json()["summary"] == "Lamp (LAMP-1) in kitchen: 2 in stock at 10.00"
+    assert queued_messages(stack, "analytics") == []
+    assert flower_tasks(flower, "loom.job.BuildProductSummaryJob") == {}
+
+
+def test_use_case_that_fails_after_dispatching_sends_nothing(api: httpx.Client, stack: Stack) -> None:
+    product_id = new_product(api)
+    before = queued_messages(stack, "erp")
+
+    response = api.post("/products/jobs/sync-erp", json={"productIds": [product_id, 999_999]})
+
+    assert response.status_code == 404
+    assert queued_messages(stack, "erp") == before
+
+
+def test_flower_refuses_requests_without_credentials(stack: Stack) -> None:
+    assert httpx.get(f"{stack.url('flower')}/api/workers", timeout=10).status_code == 401
+
+
+def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: httpx.Client) -> None:
+    product_id = new_product(api)
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+    wait_for(
+        lambda: bool(flower_tasks(flower, "loom.callback.RestockEmailSuccessCallback")),
+        "Flower to list the success callback",
+        timeout=JOB_TIMEOUT,
+    )
+    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")
+
+
+def test_migrations_match_the_models(stack: Stack) -> None:
+    checked = stack.run("migrate", ["alembic", "check"])
+
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
