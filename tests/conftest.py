@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ def uv_executable() -> str:
     found = os.environ.get("UV") or shutil.which("uv")
     if not found:
         pytest.fail("uv not found: run the tests with `make test`, which installs it")
+    return found
+
+
+def tool(name: str) -> str:
+    """A command from the template's own virtualenv first, then from PATH."""
+    found = shutil.which(
+        name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    if found is None:
+        pytest.fail(f"{name} not found: run the tests with `make test`, which installs it")
     return found
 
 
@@ -51,11 +62,19 @@ def bake(tmp_path: Path) -> Bake:
     return bake_with
 
 
-@pytest.fixture(scope="session")
-def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default bake, installed once (``make install``) and shared by the slow tests."""
-    output = tmp_path_factory.mktemp("default")
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+def bake_installed(output_dir: Path, **answers: Any) -> Path:
+    """Bake into ``output_dir`` and install the project from its lock (``make install``)."""
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+        )
+    )
     result = run_make(project, "install")
     assert result.returncode == 0, result.stdout + result.stderr
     return project
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default bake, installed once and shared by the slow tests."""
+    return bake_installed(tmp_path_factory.mktemp("default"))

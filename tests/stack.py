@@ -52,7 +52,12 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = STARTUP_
 def admin_connection() -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_ADMIN, dbname="postgres", autocommit=True, connect_timeout=3
+            host=PG_HOST,
+            port=PG_PORT,
+            user=PG_ADMIN,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=3,
         )
     except psycopg.OperationalError as exc:
         pytest.fail(
@@ -68,7 +73,17 @@ def private_redis() -> Iterator[int]:
         pytest.fail("redis-server is not installed: apt-get install redis-server")
     port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -81,7 +96,7 @@ def private_redis() -> Iterator[int]:
         server.wait(timeout=10)
 
 
-def _answers(client: redis.Redis) -> bool:
+def _answers(client: redis.Redis[bytes]) -> bool:
     try:
         return bool(client.ping())
     except redis.ConnectionError:

@@ -3,7 +3,6 @@ machine's PostgreSQL and a private Redis, and the job flow is driven over HTTP."
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import Bake, run_make
 from tests.stack import Stack, running_stack, wait_for
 
 EMAIL = {"recipientEmail": "buyer@example.com"}
@@ -25,17 +23,8 @@ WORKER_QUEUES = "default,notifications"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    project = Path(
-        __import__("cookiecutter.main").main.cookiecutter(
-            str(Path(__file__).resolve().parents[1]),
-            no_input=True,
-            output_dir=str(tmp_path_factory.mktemp("stack")),
-        )
-    )
-    installed = run_make(project, "install")
-    assert installed.returncode == 0, installed.stderr
-    with running_stack(project, tmp_path_factory.mktemp("logs"), WORKER_QUEUES) as running:
+def stack(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(default_project, tmp_path_factory.mktemp("logs"), WORKER_QUEUES) as running:
         yield running
 
 
@@ -53,7 +42,13 @@ def flower(stack: Stack) -> Iterator[httpx.Client]:
 
 
 def new_product(api: httpx.Client, **fields: Any) -> int:
-    body = {"sku": f"SKU-{time.monotonic_ns()}", "name": "Kettle", "category": "kitchen", "priceCents": 2599, "stock": 0}
+    body = {
+        "sku": f"SKU-{time.monotonic_ns()}",
+        "name": "Kettle",
+        "category": "kitchen",
+        "priceCents": 2599,
+        "stock": 0,
+    }
     response = api.post("/products/", json=body | fields)
     assert response.status_code == 201, response.text
     product_id: int = response.json()["id"]
@@ -82,7 +77,9 @@ def flower_tasks(flower: httpx.Client, task_name: str) -> dict[str, Any]:
     return tasks
 
 
-def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(api: httpx.Client) -> None:
+def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(
+    api: httpx.Client,
+) -> None:
     product_id = new_product(api)
 
     accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
@@ -97,12 +94,17 @@ def test_forced_failure_is_tried_one_plus_retries_times_then_the_failure_callbac
 ) -> None:
     product_id = new_product(api)
 
-    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True})
+    accepted = api.post(
+        f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True}
+    )
 
     category_becomes(api, product_id, "kitchen-restock-failed")
     job_id = accepted.json()["jobId"]
     wait_for(
-        lambda: flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state") == "FAILURE",
+        lambda: (
+            flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state")
+            == "FAILURE"
+        ),
         "Flower to record the job's failure",
         timeout=JOB_TIMEOUT,
     )
@@ -153,7 +155,9 @@ def test_summary_runs_in_the_api_process_and_sends_no_task(
     assert flower_tasks(flower, "loom.job.BuildProductSummaryJob") == {}
 
 
-def test_use_case_that_fails_after_dispatching_sends_nothing(api: httpx.Client, stack: Stack) -> None:
+def test_use_case_that_fails_after_dispatching_sends_nothing(
+    api: httpx.Client, stack: Stack
+) -> None:
     product_id = new_product(api)
     before = queued_messages(stack, "erp")
 

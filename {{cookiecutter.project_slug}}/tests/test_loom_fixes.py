@@ -16,10 +16,15 @@ from kombu import Connection
 from loom.celery.bootstrap import bootstrap_worker
 from loom.celery.service import CeleryJobService
 from loom.core.config.overrides import load_application_config
+from loom.core.di.container import LoomContainer
 from loom.core.job.service import JobService
 from loom.rest.fastapi.auto import create_app
 
-from {{ cookiecutter.package_name }}.loom_fixes import apply_job_overrides, worker_job_service_module
+from {{ cookiecutter.package_name }}.loom_fixes import (
+    api_celery_app,
+    apply_job_overrides,
+    worker_job_service_module,
+)
 from {{ cookiecutter.package_name }}.product.jobs import SyncProductToErpJob
 from {{ cookiecutter.package_name }}.runtime import Process, config_paths, create_api
 
@@ -96,6 +101,25 @@ def test_fix_erp_sync_message_carries_the_yaml_queue_countdown_and_priority(
     assert message.properties["priority"] == 5
     eta = datetime.fromisoformat(message.headers["eta"])
     assert timedelta(seconds=4) < eta - sent_at < timedelta(seconds=6)
+
+
+def test_fix_reaches_the_celery_app_the_api_publishes_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_RUNTIME", "celery")
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    containers: list[LoomContainer] = []
+    create_app(*config_paths(Process.API), modules=[containers.append])
+
+    publisher = api_celery_app(containers[0])
+
+    assert isinstance(publisher, Celery)
+    assert publisher.conf.broker_url == "memory://"
+
+
+def test_fix_finds_no_celery_app_with_the_in_process_job_service() -> None:
+    containers: list[LoomContainer] = []
+    create_app(*config_paths(Process.API), modules=[containers.append])
+
+    assert api_celery_app(containers[0]) is None
 
 
 def test_defect_plain_loom_answers_malformed_json_with_a_500() -> None:

@@ -52,3 +52,12 @@ def test_api_serves_the_product_routes(discovery_mode: str) -> None:
         "/products/{product_id}/jobs/summary",
         "/products/{product_id}/workflows/restock",
     } <= paths
+
+
+def test_worker_acknowledges_late_and_gives_up_on_a_dead_broker_quickly(discovery_mode: str) -> None:
+    celery_app = create_worker()
+
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.conf.task_reject_on_worker_lost is True
+    assert celery_app.conf.worker_prefetch_multiplier == 1
+    assert celery_app.conf.task_publish_retry_policy["max_retries"] == 1

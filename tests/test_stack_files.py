@@ -1,0 +1,112 @@
+"""The stack's files are valid for the tools that will read them, on every bake."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.compose import read_env_file
+from tests.conftest import Bake, tool
+
+
+def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool(command[0]), *command[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cookiecutter.main import cookiecutter
+
+    template = Path(__file__).resolve().parents[1]
+    return Path(
+        cookiecutter(str(template), no_input=True, output_dir=str(tmp_path_factory.mktemp("files")))
+    )
+
+
+def test_compose_file_is_valid_for_docker_compose_1_29(project: Path) -> None:
+    result = run("docker-compose", "-f", "docker-compose.yml", "config", "-q", cwd=project)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_file_is_valid_for_the_compose_specification(project: Path) -> None:
+    result = run(
+        "check-jsonschema",
+        "--builtin-schema",
+        "vendor.compose-spec",
+        "docker-compose.yml",
+        cwd=project,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_refuses_to_start_without_the_secrets(project: Path, tmp_path: Path) -> None:
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+
+    result = run(
+        "docker-compose",
+        "--env-file",
+        str(empty_env),
+        "-f",
+        "docker-compose.yml",
+        "config",
+        "-q",
+        cwd=project,
+    )
+
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in result.stderr
+
+
+def test_every_published_port_listens_on_loopback_only(project: Path) -> None:
+    services = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]
+
+    published = [port for spec in services.values() for port in spec.get("ports", [])]
+    assert published
+    assert all(port.startswith("127.0.0.1:") for port in published)
+
+
+def test_dockerfile_is_hadolint_clean_at_warning_level(project: Path) -> None:
+    result = run("hadolint", "--failure-threshold", "warning", "Dockerfile", cwd=project)
+
+    assert result.returncode == 0, result.stdout
+
+
+def test_dockerfile_runs_as_a_non_root_user(project: Path) -> None:
+    users = re.findall(r"^USER (\S+)$", (project / "Dockerfile").read_text(), flags=re.MULTILINE)
+
+    assert users
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_bake_writes_a_git_ignored_env_with_fresh_random_secrets(bake: Bake) -> None:
+    first, second = (
+        read_env_file(bake() / ".env"),
+        read_env_file(bake(project_name="Other Store") / ".env"),
+    )
+
+    for secret in ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "CURSOR_KEY_K1", "FLOWER_BASIC_AUTH"):
+        assert len(first[secret]) >= 20
+        assert first[secret] != second[secret]
+    assert ".env" in (bake(project_name="Third Store") / ".gitignore").read_text().splitlines()
+
+
+def test_env_example_names_every_variable_the_compose_file_requires(project: Path) -> None:
+    required = set(re.findall(r"\$\{(\w+):\?", (project / "docker-compose.yml").read_text()))
+    example = read_env_file(project / ".env.example")
+
+    assert required
+    assert required <= set(example)
