@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -31,6 +33,12 @@ def test_worker_registers_every_job_and_callback_task(discovery_mode: str) -> No
     assert set(celery_app.tasks) >= EXPECTED_TASKS
 
 
+def test_worker_entry_point_registers_every_job_and_callback_task() -> None:
+    worker_main = importlib.import_module("{{ cookiecutter.package_name }}.worker_main")
+
+    assert set(importlib.reload(worker_main).celery_app.tasks) >= EXPECTED_TASKS
+
+
 def test_worker_declares_the_configured_queues(discovery_mode: str) -> None:
     celery_app = create_worker()
 
@@ -54,7 +62,7 @@ def test_api_serves_the_product_routes(discovery_mode: str) -> None:
     } <= paths
 
 
-def test_worker_acknowledges_late_and_gives_up_on_a_dead_broker_quickly(discovery_mode: str) -> None:
+def test_worker_acks_late_and_gives_up_on_a_dead_broker_quickly(discovery_mode: str) -> None:
     celery_app = create_worker()
 
     assert celery_app.conf.task_acks_late is True

@@ -26,6 +26,14 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     worker_job_service_module,
 )
 
+# With the broker or result backend down, give up after one quick retry: Celery's defaults
+# retry for ~19 s while the API's event loop, and so every request, waits.
+FAIL_FAST_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
 
 # Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so they
 # are set in code on the API's and the worker's Celery app alike.
@@ -37,17 +45,8 @@ CELERY_OPERATIONAL_SETTINGS: dict[str, Any] = {
     # Redis redelivers an unacknowledged message after this many seconds; it must exceed
     # the longest job plus its countdown (30 s timeout, 5 s countdown here).
     "broker_transport_options": {"visibility_timeout": 600},
-    # With the broker or result backend down, fail the dispatch in about 0.1 s. Celery's
-    # defaults retry for ~19 s while the API's event loop, and every request, waits.
-    "task_publish_retry_policy": {
-        "max_retries": 1,
-        "interval_start": 0,
-        "interval_step": 0.1,
-        "interval_max": 0.1,
-    },
-    "result_backend_transport_options": {
-        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-    },
+    "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
+    "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
     "redis_socket_connect_timeout": 1,
     "broker_connection_retry_on_startup": True,
 }
