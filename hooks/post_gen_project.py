@@ -1,7 +1,8 @@
-"""Write the stack's .env with fresh random secrets, then say what to do next.
+"""Shape the generated project to the answers, write its .env, say what to do next.
 
-Runs offline: it only writes one file and prints. Cookiecutter renders this file with
-Jinja; the answers arrive as one JSON string, and the file stays importable unrendered.
+Runs offline: it removes files, writes one and prints. Cookiecutter renders this file
+with Jinja; the answers arrive as one JSON string, and the file stays importable
+unrendered.
 """
 
 from __future__ import annotations
@@ -9,10 +10,37 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+
+
+# The files an answer removes. This is the only place options add or remove whole files;
+# smaller differences (a compose service, a config value) are Jinja conditions in the
+# files themselves.
+REMOVED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ci", "none"): (".github",),
+    ("open_source_license", "none"): ("LICENSE",),
+}
+
+
+def paths_to_remove(answers: Mapping[str, str]) -> list[str]:
+    return [
+        path
+        for (option, value), paths in REMOVED_WHEN.items()
+        if answers.get(option) == value
+        for path in paths
+    ]
+
+
+def remove(project: Path, relative: str) -> None:
+    target = project / relative
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
 
 
 def env_file(answers: Mapping[str, str]) -> str:
@@ -26,7 +54,11 @@ def env_file(answers: Mapping[str, str]) -> str:
             f"APP_DB_USER={package}",
             f"APP_DB_PASSWORD={secrets.token_urlsafe(24)}",
             f"CURSOR_KEY_K1={base64.b64encode(secrets.token_bytes(32)).decode()}",
-            f"FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(18)}",
+            *(
+                [f"FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(18)}"]
+                if answers.get("use_flower") == "yes"
+                else []
+            ),
             "",
         ]
     )
@@ -38,7 +70,7 @@ def next_steps(answers: Mapping[str, str]) -> str:
             f"Created {answers['project_slug']}. Next:",
             f"  cd {answers['project_slug']}",
             "  make run     # API on http://127.0.0.1:8000/docs, SQLite, jobs in-process",
-            "  make up      # the stack: api, worker, flower, postgres, redis (Docker)",
+            "  make up      # the compose stack (Docker)",
             "  make help    # every other target",
         ]
     )
@@ -46,7 +78,10 @@ def next_steps(answers: Mapping[str, str]) -> str:
 
 def main() -> None:
     answers = json.loads(ANSWERS_JSON)
-    Path(".env").write_text(env_file(answers))
+    project = Path.cwd()
+    for relative in paths_to_remove(answers):
+        remove(project, relative)
+    (project / ".env").write_text(env_file(answers))
     print(next_steps(answers))
 
 

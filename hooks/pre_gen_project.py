@@ -12,24 +12,46 @@ import keyword
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
+QUEUE = re.compile(r"[a-z][a-z0-9_-]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),
     "worker_bootstrap": ("modules", "manifest", "explicit"),
+    "worker_per_queue": ("no", "yes"),
+    "use_flower": ("yes", "no"),
+    "ci": ("github", "none"),
+    "open_source_license": ("MIT", "Apache-2.0", "none"),
+}
+# The queue each job is routed to in config/jobs.yaml (a test keeps the two in step).
+JOB_QUEUES = {
+    "SendRestockEmailJob": "notifications",
+    "BuildProductSummaryJob": "analytics",
+    "SyncProductToErpJob": "erp",
 }
 # Import names the generated project already uses: a package named like one would shadow it.
 TAKEN_IMPORT_NAMES = frozenset(
     {"alembic", "celery", "fastapi", "kombu", "loom", "msgspec", "sqlalchemy", "tests", "uvicorn"}
 )
 
+Rule = Callable[[str, Mapping[str, Any]], "str | None"]
 
-def _slug_problem(value: str) -> str | None:
+
+def queue_names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",")]
+
+
+def _one_line(value: str, answers: Mapping[str, Any]) -> str | None:
+    return None if value.strip() and "\n" not in value else "must be one non-empty line"
+
+
+def _slug(value: str, answers: Mapping[str, Any]) -> str | None:
     if SLUG.fullmatch(value) and len(value) <= 64:
         return None
     return (
@@ -38,7 +60,7 @@ def _slug_problem(value: str) -> str | None:
     )
 
 
-def _package_problem(value: str) -> str | None:
+def _package(value: str, answers: Mapping[str, Any]) -> str | None:
     if not PACKAGE.fullmatch(value):
         return (
             "must be a lowercase Python identifier: a letter, then letters, digits or "
@@ -51,26 +73,46 @@ def _package_problem(value: str) -> str | None:
     return None
 
 
-def _email_problem(value: str) -> str | None:
+def _email(value: str, answers: Mapping[str, Any]) -> str | None:
     return None if EMAIL.fullmatch(value) else "must be an e-mail address like you@example.com"
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    def problem(value: str) -> str | None:
+def _queues(value: str, answers: Mapping[str, Any]) -> str | None:
+    names = queue_names(value)
+    malformed = [name for name in names if not QUEUE.fullmatch(name)]
+    if malformed:
+        return (
+            "must be comma-separated queue names of lowercase letters, digits, '_' and '-'; "
+            f"not {', '.join(repr(name) for name in malformed)}"
+        )
+    if len(set(names)) != len(names):
+        return "names a queue twice"
+    unrouted = [f"{job} needs {queue!r}" for job, queue in JOB_QUEUES.items() if queue not in names]
+    if unrouted:
+        return f"must include every job's queue: {'; '.join(unrouted)}"
+    return None
+
+
+def _default_queue(value: str, answers: Mapping[str, Any]) -> str | None:
+    queues = queue_names(str(answers.get("queues", "")))
+    return None if value in queues else f"must be one of the queues ({', '.join(queues)})"
+
+
+def _one_of(choices: tuple[str, ...]) -> Rule:
+    def problem(value: str, answers: Mapping[str, Any]) -> str | None:
         return None if value in choices else f"must be one of {', '.join(choices)}"
 
     return problem
 
 
-def _name_problem(value: str) -> str | None:
-    return None if value.strip() and "\n" not in value else "must be one non-empty line"
-
-
-RULES: dict[str, Callable[[str], str | None]] = {
-    "project_name": _name_problem,
-    "project_slug": _slug_problem,
-    "package_name": _package_problem,
-    "author_email": _email_problem,
+RULES: dict[str, Rule] = {
+    "project_name": _one_line,
+    "project_slug": _slug,
+    "package_name": _package,
+    "author_name": _one_line,
+    "author_email": _email,
+    "queues": _queues,
+    "default_queue": _default_queue,
     **{option: _one_of(choices) for option, choices in CHOICES.items()},
 }
 
@@ -80,16 +122,26 @@ def problems_in(answers: Mapping[str, Any]) -> list[str]:
     problems = []
     for option, rule in RULES.items():
         value = str(answers.get(option, ""))
-        problem = rule(value)
+        problem = rule(value, answers)
         if problem is not None:
             problems.append(f"{option}={value!r}: {problem}")
     return problems
 
 
+def rerun_hint(answers: Mapping[str, Any]) -> str:
+    """Where cookiecutter saved these answers, and how to bake again from them."""
+    template = str(answers.get("_template", "<template>"))
+    saved = f"~/.cookiecutter_replay/{Path(str(answers.get('_repo_dir', template))).name}.json"
+    return f"Your answers are saved in {saved}: fix them there, then run: cookiecutter --replay-file {saved} {template}"
+
+
 def main() -> int:
-    problems = problems_in(json.loads(ANSWERS_JSON))
+    answers = json.loads(ANSWERS_JSON)
+    problems = problems_in(answers)
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
+    if problems:
+        print(rerun_hint(answers), file=sys.stderr)
     return 1 if problems else 0
 
 

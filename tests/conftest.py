@@ -36,13 +36,14 @@ def tool(name: str) -> str:
 
 
 def run_make(
-    project: Path, *targets: str, timeout: float = 600
+    project: Path, *targets: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """Run the baked project's own Makefile, with the uv these tests use."""
     return subprocess.run(
         ["make", "--no-print-directory", "-C", str(project), *targets, f"UV={uv_executable()}"],
         capture_output=True,
         text=True,
+        env=os.environ | (env or {}),
         timeout=timeout,
         check=False,
     )

@@ -14,15 +14,33 @@ import httpx
 import pytest
 
 from tests.conftest import run_make, uv_executable
+from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, admin_connection, private_redis
 
 STARTUP_TIMEOUT = 90.0
 
 
-@pytest.mark.parametrize("target", ["lint", "typecheck", "test"])
+@pytest.mark.parametrize("target", ["lint", "typecheck"])
 def test_baked_project_passes_its_own_checks(default_project: Path, target: str) -> None:
     result = run_make(default_project, target)
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_baked_tests_pass_integration_included(default_project: Path) -> None:
+    """Its own suite, with the integration tests on this machine's PostgreSQL and a private Redis."""
+    admin_connection().close()
+    with private_redis() as redis_port:
+        result = run_make(
+            default_project,
+            "test",
+            env={
+                "INTEGRATION_DATABASE_URL": f"postgresql+asyncpg://{PG_ADMIN}@{PG_HOST}:{PG_PORT}/postgres",
+                "INTEGRATION_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+            },
+        )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "skipped" not in result.stdout.splitlines()[-1]
 
 
 def free_port() -> int:

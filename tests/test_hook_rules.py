@@ -6,6 +6,7 @@ import importlib.util
 from types import ModuleType
 
 import pytest
+import yaml
 
 from tests.conftest import TEMPLATE
 
@@ -13,9 +14,16 @@ VALID = {
     "project_name": "Loom Store",
     "project_slug": "loom-store",
     "package_name": "loom_store",
+    "author_name": "Your Name",
     "author_email": "you@example.com",
     "python_version": "3.12",
     "worker_bootstrap": "modules",
+    "queues": "default,notifications,analytics,erp",
+    "default_queue": "default",
+    "worker_per_queue": "no",
+    "use_flower": "yes",
+    "ci": "github",
+    "open_source_license": "MIT",
 }
 
 
@@ -87,3 +95,73 @@ def test_unknown_worker_bootstrap_is_refused(hook: ModuleType) -> None:
     assert hook.problems_in(VALID | {"worker_bootstrap": "magic"}) == [
         "worker_bootstrap='magic': must be one of modules, manifest, explicit"
     ]
+
+
+def test_queues_may_add_to_the_jobs_queues(hook: ModuleType) -> None:
+    assert hook.problems_in(VALID | {"queues": "default,notifications,analytics,erp,reports"}) == []
+
+
+def test_queues_missing_a_jobs_queue_name_the_job(hook: ModuleType) -> None:
+    assert hook.problems_in(VALID | {"queues": "default,notifications,analytics"}) == [
+        "queues='default,notifications,analytics': must include every job's queue: "
+        "SyncProductToErpJob needs 'erp'"
+    ]
+
+
+@pytest.mark.parametrize(
+    "queues", ["default,,erp", "default,Erp", "default,analytics;erp", "default,erp q"]
+)
+def test_malformed_queue_names_are_refused(hook: ModuleType, queues: str) -> None:
+    (problem,) = hook.problems_in(VALID | {"queues": queues})
+
+    assert problem.startswith(f"queues={queues!r}: must be comma-separated queue names")
+
+
+def test_a_queue_named_twice_is_refused(hook: ModuleType) -> None:
+    queues = "default,notifications,analytics,erp,erp"
+
+    assert hook.problems_in(VALID | {"queues": queues}) == [
+        f"queues={queues!r}: names a queue twice"
+    ]
+
+
+def test_default_queue_must_be_one_of_the_queues(hook: ModuleType) -> None:
+    assert hook.problems_in(VALID | {"default_queue": "callbacks"}) == [
+        "default_queue='callbacks': must be one of the queues (default, notifications, analytics, erp)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("worker_per_queue", "maybe"),
+        ("use_flower", "true"),
+        ("ci", "gitlab"),
+        ("open_source_license", "GPL"),
+    ],
+)
+def test_unknown_choice_is_refused_with_the_choices(
+    hook: ModuleType, option: str, value: str
+) -> None:
+    (problem,) = hook.problems_in(VALID | {option: value})
+
+    assert problem.startswith(f"{option}={value!r}: must be one of ")
+
+
+def test_job_queues_in_the_hook_match_the_jobs_yaml(hook: ModuleType) -> None:
+    jobs_yaml = TEMPLATE / "{{cookiecutter.project_slug}}" / "config" / "jobs.yaml"
+    routed = {
+        job: spec["queue"] for job, spec in yaml.safe_load(jobs_yaml.read_text())["jobs"].items()
+    }
+
+    assert routed == hook.JOB_QUEUES
+
+
+def test_rerun_hint_names_the_saved_answers_and_the_template(hook: ModuleType) -> None:
+    hint = hook.rerun_hint(
+        {"_template": "gh:acme/cookiecutter-loom", "_repo_dir": "/x/cookiecutter-loom"}
+    )
+
+    assert hint.endswith(
+        "cookiecutter --replay-file ~/.cookiecutter_replay/cookiecutter-loom.json gh:acme/cookiecutter-loom"
+    )
