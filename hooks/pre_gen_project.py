@@ -132,7 +132,10 @@ def rerun_hint(answers: Mapping[str, Any]) -> str:
     """Where cookiecutter saved these answers, and how to bake again from them."""
     template = str(answers.get("_template", "<template>"))
     saved = f"~/.cookiecutter_replay/{Path(str(answers.get('_repo_dir', template))).name}.json"
-    return f"Your answers are saved in {saved}: fix them there, then run: cookiecutter --replay-file {saved} {template}"
+    return (
+        f"Your answers are saved in {saved}: fix them there, then run: "
+        f"cookiecutter --replay-file {saved} {template}"
+    )
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ def test_baked_project_passes_its_own_checks(default_project: Path, target: str)
 
 
 def test_baked_tests_pass_integration_included(default_project: Path) -> None:
-    """Its own suite, with the integration tests on this machine's PostgreSQL and a private Redis."""
+    """Its own suite, integration tests on this machine's PostgreSQL and a private Redis."""
     admin_connection().close()
     with private_redis() as redis_port:
         result = run_make(

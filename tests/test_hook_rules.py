@@ -127,7 +127,8 @@ def test_a_queue_named_twice_is_refused(hook: ModuleType) -> None:
 
 def test_default_queue_must_be_one_of_the_queues(hook: ModuleType) -> None:
     assert hook.problems_in(VALID | {"default_queue": "callbacks"}) == [
-        "default_queue='callbacks': must be one of the queues (default, notifications, analytics, erp)"
+        "default_queue='callbacks': must be one of the queues "
+        "(default, notifications, analytics, erp)"
     ]
 
 
@@ -162,6 +163,6 @@ def test_rerun_hint_names_the_saved_answers_and_the_template(hook: ModuleType) -
         {"_template": "gh:acme/cookiecutter-loom", "_repo_dir": "/x/cookiecutter-loom"}
     )
 
-    assert hint.endswith(
-        "cookiecutter --replay-file ~/.cookiecutter_replay/cookiecutter-loom.json gh:acme/cookiecutter-loom"
-    )
+    saved = "~/.cookiecutter_replay/cookiecutter-loom.json"
+    assert hint.startswith(f"Your answers are saved in {saved}")
+    assert hint.endswith(f"cookiecutter --replay-file {saved} gh:acme/cookiecutter-loom")
