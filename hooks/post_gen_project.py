@@ -64,6 +64,13 @@ def env_file(answers: Mapping[str, str]) -> str:
     )
 
 
+def recorded_answers(answers: Mapping[str, str]) -> str:
+    """The answers in cookiecutter's replay format: ``--replay-file`` bakes the same project,
+    and ``cruft link`` attaches a project baked without cruft to later template updates."""
+    public = {key: value for key, value in answers.items() if not key.startswith("_")}
+    return json.dumps({"cookiecutter": public}, indent=2, sort_keys=True) + "\n"
+
+
 def next_steps(answers: Mapping[str, str]) -> str:
     return "\n".join(
         [
@@ -82,6 +89,7 @@ def main() -> None:
     for relative in paths_to_remove(answers):
         remove(project, relative)
     (project / ".env").write_text(env_file(answers))
+    (project / ".cookiecutter-answers.json").write_text(recorded_answers(answers))
     print(next_steps(answers))
 
 

@@ -61,10 +61,10 @@ def _slug(value: str, answers: Mapping[str, Any]) -> str | None:
 
 
 def _package(value: str, answers: Mapping[str, Any]) -> str | None:
-    if not PACKAGE.fullmatch(value):
+    if not PACKAGE.fullmatch(value) or len(value) > 32:
         return (
-            "must be a lowercase Python identifier: a letter, then letters, digits or "
-            "underscores (e.g. loom_store)"
+            "must be a lowercase Python identifier of at most 32 characters: a letter, then "
+            "letters, digits or underscores (e.g. loom_store)"
         )
     if keyword.iskeyword(value):
         return "is a Python keyword"
@@ -131,7 +131,8 @@ def problems_in(answers: Mapping[str, Any]) -> list[str]:
 def rerun_hint(answers: Mapping[str, Any]) -> str:
     """Where cookiecutter saved these answers, and how to bake again from them."""
     template = str(answers.get("_template", "<template>"))
-    saved = f"~/.cookiecutter_replay/{Path(str(answers.get('_repo_dir', template))).name}.json"
+    name = Path(str(answers.get("_repo_dir", ""))).name or Path(template).name
+    saved = f"~/.cookiecutter_replay/{name or '<template name>'}.json"
     return (
         f"Your answers are saved in {saved}: fix them there, then run: "
         f"cookiecutter --replay-file {saved} {template}"

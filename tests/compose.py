@@ -66,6 +66,9 @@ class Service:
     ports: list[tuple[int, int]] = field(default_factory=list)
     healthcheck: list[str] | None = None
     depends_on: dict[str, str] = field(default_factory=dict)
+    # built from the project's Dockerfile, as opposed to a published image
+    builds_project: bool = False
+    one_shot: bool = False
 
 
 def _ports(entries: list[str]) -> list[tuple[int, int]]:
@@ -94,5 +97,7 @@ def load_services(compose_file: Path, variables: dict[str, str]) -> dict[str, Se
                 service: condition["condition"]
                 for service, condition in (spec.get("depends_on") or {}).items()
             },
+            builds_project="build" in spec,
+            one_shot=spec.get("restart") == "no",
         )
     return services

@@ -13,11 +13,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ class Stack:
             "WORKER_QUEUES": self.worker_queues,
         }
 
+    @cached_property
     def services(self) -> dict[str, Service]:
         return load_services(self.project / "docker-compose.yml", self.variables())
 
@@ -155,21 +157,25 @@ class Stack:
         return args
 
     def environment(self, service: Service) -> dict[str, str]:
+        """The service's environment; its programs come from the project's virtualenv when
+        its image is built from the project, else from these tests' own (which has flower)."""
         inherited = {key: value for key, value in os.environ.items() if not key.startswith("LOOM")}
-        venv_bin = self.project / ".venv" / "bin"
+        venv = (
+            self.project / ".venv" if service.builds_project else Path(sys.executable).parent.parent
+        )
         return (
             inherited
             | {key: self._localise(service, value) for key, value in service.environment.items()}
             | {
-                "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+                "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
                 "HOSTNAME": socket.gethostname(),
-                "VIRTUAL_ENV": str(self.project / ".venv"),
+                "VIRTUAL_ENV": str(venv),
             }
         )
 
     def run(self, name: str, command: list[str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a one-shot service (or another command in its environment) to completion."""
-        service = self.services()[name]
+        service = self.services[name]
         return subprocess.run(
             self.command(service, command),
             cwd=self.project,
@@ -181,7 +187,7 @@ class Stack:
         )
 
     def start(self, name: str) -> None:
-        service = self.services()[name]
+        service = self.services[name]
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             self.command(service),
@@ -198,7 +204,7 @@ class Stack:
         if process is not None and process.poll() is not None:
             log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
             pytest.fail(f"{name} exited with {process.returncode}:\n{log}")
-        service = self.services()[name]
+        service = self.services[name]
         assert service.healthcheck is not None, f"{name} declares no healthcheck"
         kind, *test = service.healthcheck
         command = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
@@ -228,7 +234,7 @@ class Stack:
             self.stop(name)
 
     def url(self, service: str) -> str:
-        (_, container_port), *_ = self.services()[service].ports
+        (_, container_port), *_ = self.services[service].ports
         return f"http://127.0.0.1:{self.host_port(service, container_port)}"
 
 
@@ -265,17 +271,26 @@ def private_database(project: Path) -> Iterator[tuple[str, str, str]]:
                 admin.execute(f'DROP ROLE IF EXISTS "{login}"')
 
 
+# Stood in for by this machine's PostgreSQL and a private redis-server.
+INFRASTRUCTURE = frozenset({"postgres", "redis"})
+
+
 @contextmanager
 def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[Stack]:
-    """migrate, then api, worker and flower, each waited for by its own healthcheck."""
+    """The one-shot services (migrate) to completion, then every long-running one, each
+    waited for by its own healthcheck."""
     with private_redis() as redis_port, private_database(project) as (database, login, password):
         stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir)
+        services = [name for name in stack.services if name not in INFRASTRUCTURE]
         try:
-            migrated = stack.run("migrate")
-            assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-            for name in ("api", "worker", "flower"):
+            for name in services:
+                if stack.services[name].one_shot:
+                    finished = stack.run(name)
+                    assert finished.returncode == 0, finished.stdout + finished.stderr
+            long_running = [name for name in services if not stack.services[name].one_shot]
+            for name in long_running:
                 stack.start(name)
-            for name in ("api", "worker", "flower"):
+            for name in long_running:
                 wait_for(partial(stack.healthy, name), f"{name} to pass its healthcheck")
             yield stack
         finally:

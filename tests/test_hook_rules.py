@@ -53,7 +53,9 @@ def test_bad_slug_is_named_with_its_rule(hook: ModuleType, slug: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("package", ["loom-store", "1store", "Store", "_store", "store.api", ""])
+@pytest.mark.parametrize(
+    "package", ["loom-store", "1store", "Store", "_store", "store.api", "", "a" * 33]
+)
 def test_package_that_is_not_an_identifier_is_refused(hook: ModuleType, package: str) -> None:
     (problem,) = hook.problems_in(VALID | {"package_name": package})
 

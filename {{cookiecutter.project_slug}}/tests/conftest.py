@@ -10,7 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from loom.core.job.job import Job
 
-from {{ cookiecutter.package_name }}.product.jobs import BuildProductSummaryJob, SendRestockEmailJob, SyncProductToErpJob
+from {{ cookiecutter.package_name }}.product.jobs import (
+    BuildProductSummaryJob,
+    SendRestockEmailJob,
+    SyncProductToErpJob,
+)
 from {{ cookiecutter.package_name }}.runtime import create_api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

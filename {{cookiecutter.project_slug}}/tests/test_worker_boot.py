@@ -43,8 +43,8 @@ def test_worker_declares_the_configured_queues(discovery_mode: str) -> None:
     celery_app = create_worker()
 
     queues = {queue.name for queue in celery_app.conf.task_queues}
-    assert queues == {"default", "notifications", "analytics", "erp"}
-    assert celery_app.conf.task_default_queue == "default"
+    assert queues == set({{ cookiecutter.queues.split(",") | map("trim") | list | tojson }})
+    assert celery_app.conf.task_default_queue == {{ cookiecutter.default_queue | tojson }}
 
 
 def test_api_serves_the_product_routes(discovery_mode: str) -> None:

@@ -3,9 +3,16 @@
 Keep it in step with the modules list in ``config/base.yaml``; a test boots both.
 """
 
-from {{ cookiecutter.package_name }}.product.callbacks import RestockEmailFailureCallback, RestockEmailSuccessCallback
+from {{ cookiecutter.package_name }}.product.callbacks import (
+    RestockEmailFailureCallback,
+    RestockEmailSuccessCallback,
+)
 from {{ cookiecutter.package_name }}.product.interface import ProductInterface
-from {{ cookiecutter.package_name }}.product.jobs import BuildProductSummaryJob, SendRestockEmailJob, SyncProductToErpJob
+from {{ cookiecutter.package_name }}.product.jobs import (
+    BuildProductSummaryJob,
+    SendRestockEmailJob,
+    SyncProductToErpJob,
+)
 from {{ cookiecutter.package_name }}.product.model import Product
 from {{ cookiecutter.package_name }}.product.use_cases import (
     BuildProductSummaryUseCase,

@@ -26,8 +26,15 @@ from loom.core.use_case import F, Input, LoadById, Query, Rule
 from loom.core.use_case.invoker import ApplicationInvoker
 from loom.core.use_case.use_case import UseCase
 
-from {{ cookiecutter.package_name }}.product.callbacks import RestockEmailFailureCallback, RestockEmailSuccessCallback
-from {{ cookiecutter.package_name }}.product.jobs import BuildProductSummaryJob, SendRestockEmailJob, SyncProductToErpJob
+from {{ cookiecutter.package_name }}.product.callbacks import (
+    RestockEmailFailureCallback,
+    RestockEmailSuccessCallback,
+)
+from {{ cookiecutter.package_name }}.product.jobs import (
+    BuildProductSummaryJob,
+    SendRestockEmailJob,
+    SyncProductToErpJob,
+)
 from {{ cookiecutter.package_name }}.product.model import Product
 
 
