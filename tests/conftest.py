@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,21 @@ def uv_executable() -> str:
     if not found:
         pytest.fail("uv not found: run the tests with `make test`, which installs it")
     return found
+
+
+# Jinja left in a generated file; `${{ ... }}` is GitHub Actions' own expression syntax.
+UNRENDERED_JINJA = re.compile(r"(?<!\$)\{\{|\{%")
+
+
+def unrendered_jinja(project: Path) -> list[str]:
+    """Files of ``project`` (its virtualenv aside) that still hold Jinja markers."""
+    return [
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file()
+        and ".venv" not in path.parts
+        and UNRENDERED_JINJA.search(path.read_text(errors="ignore"))
+    ]
 
 
 def tool(name: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from tests.conftest import Bake
+from tests.conftest import Bake, unrendered_jinja
 
 
 def test_default_bake_names_the_project_after_the_defaults(bake: Bake) -> None:
@@ -19,14 +19,7 @@ def test_default_bake_names_the_project_after_the_defaults(bake: Bake) -> None:
 
 
 def test_no_file_is_left_with_unrendered_jinja(bake: Bake) -> None:
-    project = bake()
-
-    leftovers = [
-        str(path.relative_to(project))
-        for path in project.rglob("*")
-        if path.is_file() and ("{{" in path.read_text() or "{%" in path.read_text())
-    ]
-    assert leftovers == []
+    assert unrendered_jinja(bake()) == []
 
 
 def test_answers_reach_the_package_and_its_imports(bake: Bake) -> None:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 
-from tests.conftest import TEMPLATE, Bake, bake_installed, run_make, tool
+from tests.conftest import TEMPLATE, Bake, bake_installed, run_make, tool, unrendered_jinja
 
 SUPPORTED: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -77,14 +77,7 @@ def files_of(project: Path) -> list[Path]:
 
 
 def test_no_jinja_is_left_unrendered(combination: Path) -> None:
-    leftovers = [str(path) for path in files_of(combination) if {"{{", "{%"} & _markers(path)]
-
-    assert leftovers == []
-
-
-def _markers(path: Path) -> set[str]:
-    text = path.read_text(errors="ignore")
-    return {marker for marker in ("{{", "{%") if marker in text and ".github" not in path.parts}
+    assert unrendered_jinja(combination) == []
 
 
 @pytest.mark.parametrize("target", ["lint", "typecheck", "test"])
