@@ -7,12 +7,16 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from cookiecutter.main import cookiecutter
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 Bake = Callable[..., Path]
@@ -95,3 +99,18 @@ def bake_installed(output_dir: Path, **answers: Any) -> Path:
 def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default bake, installed once and shared by the slow tests."""
     return bake_installed(tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client on the ``stack`` fixture's API (each stack test module defines ``stack``)."""
+    with httpx.Client(base_url=stack.url("api"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def flower(stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client on the stack's Flower, logged in with the project's .env credentials."""
+    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
+    with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
+        yield client

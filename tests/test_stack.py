@@ -28,19 +28,6 @@ def stack(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield running
 
 
-@pytest.fixture
-def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url("api"), timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def flower(stack: Stack) -> Iterator[httpx.Client]:
-    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
-    with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
-        yield client
-
-
 def new_product(api: httpx.Client, **fields: Any) -> int:
     body = {
         "sku": f"SKU-{time.monotonic_ns()}",

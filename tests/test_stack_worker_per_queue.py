@@ -22,19 +22,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
-def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url("api"), timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def flower(stack: Stack) -> Iterator[httpx.Client]:
-    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
-    with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
-        yield client
-
-
 def test_stack_has_one_worker_service_per_queue(stack: Stack) -> None:
     workers = sorted(name for name in stack.services if name.startswith("worker"))
 

@@ -102,26 +102,26 @@ def category_of(api: TestClient, product_id: int, expected: str) -> str:
     return category
 
 
+def out_of_stock_product(api: TestClient) -> int:
+    body = {"sku": secrets.token_hex(4), "name": "Kettle", "category": "kitchen", "priceCents": 1}
+    product_id: int = api.post("/products/", json=body | {"stock": 0}).json()["id"]
+    return product_id
+
+
 @pytest.mark.usefixtures("worker")
 def test_worker_sends_the_email_and_the_callback_tags_the_product(api: TestClient) -> None:
-    product = api.post(
-        "/products/",
-        json={"sku": "IT-1", "name": "Kettle", "category": "kitchen", "priceCents": 1, "stock": 0},
-    ).json()
+    product_id = out_of_stock_product(api)
 
-    accepted = api.post(f"/products/{product['id']}/jobs/restock-email", json=EMAIL)
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
 
     assert accepted.status_code == 202
-    assert category_of(api, product["id"], "kitchen-restock-notified") == "kitchen-restock-notified"
+    assert category_of(api, product_id, "kitchen-restock-notified") == "kitchen-restock-notified"
 
 
 @pytest.mark.usefixtures("worker")
 def test_failing_job_ends_in_the_failure_callback(api: TestClient) -> None:
-    product = api.post(
-        "/products/",
-        json={"sku": "IT-2", "name": "Kettle", "category": "kitchen", "priceCents": 1, "stock": 0},
-    ).json()
+    product_id = out_of_stock_product(api)
 
-    api.post(f"/products/{product['id']}/jobs/restock-email", json=EMAIL | {"forceFail": True})
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True})
 
-    assert category_of(api, product["id"], "kitchen-restock-failed") == "kitchen-restock-failed"
+    assert category_of(api, product_id, "kitchen-restock-failed") == "kitchen-restock-failed"
