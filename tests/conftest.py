@@ -34,14 +34,17 @@ def uv_executable() -> str:
 UNRENDERED_JINJA = re.compile(r"(?<!\$)\{\{|\{%")
 
 
+def generated_files(project: Path) -> list[Path]:
+    """Every file a bake wrote (the virtualenv an install adds left out)."""
+    return [path for path in project.rglob("*") if path.is_file() and ".venv" not in path.parts]
+
+
 def unrendered_jinja(project: Path) -> list[str]:
-    """Files of ``project`` (its virtualenv aside) that still hold Jinja markers."""
+    """Files of ``project`` that still hold Jinja markers."""
     return [
         str(path.relative_to(project))
-        for path in project.rglob("*")
-        if path.is_file()
-        and ".venv" not in path.parts
-        and UNRENDERED_JINJA.search(path.read_text(errors="ignore"))
+        for path in generated_files(project)
+        if UNRENDERED_JINJA.search(path.read_text(errors="ignore"))
     ]
 
 

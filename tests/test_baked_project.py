@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import run_make, uv_executable
-from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, admin_connection, private_redis
-
-STARTUP_TIMEOUT = 90.0
+from tests.stack import (
+    PG_ADMIN,
+    PG_HOST,
+    PG_PORT,
+    admin_connection,
+    free_port,
+    private_redis,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("target", ["lint", "typecheck"])
@@ -43,25 +48,13 @@ def test_baked_tests_pass_integration_included(default_project: Path) -> None:
     assert "skipped" not in result.stdout.splitlines()[-1]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_healthy(base_url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"make run exited with {server.returncode} before serving")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"make run did not answer /health within {STARTUP_TIMEOUT} s")
+def answers_health(base_url: str, server: subprocess.Popen[str]) -> bool:
+    if server.poll() is not None:
+        pytest.fail(f"make run exited with {server.returncode} before serving")
+    try:
+        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture
@@ -85,7 +78,7 @@ def served(default_project: Path) -> Iterator[httpx.Client]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base_url, server)
+        wait_for(partial(answers_health, base_url, server), "make run to answer /health")
         with httpx.Client(base_url=base_url, timeout=10) as client:
             yield client
     finally:

@@ -15,7 +15,15 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 
-from tests.conftest import TEMPLATE, Bake, bake_installed, run_make, tool, unrendered_jinja
+from tests.conftest import (
+    TEMPLATE,
+    Bake,
+    bake_installed,
+    generated_files,
+    run_make,
+    tool,
+    unrendered_jinja,
+)
 
 SUPPORTED: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -70,10 +78,6 @@ UNSUPPORTED: dict[str, tuple[dict[str, str], list[str]]] = {
 @pytest.fixture(scope="module", params=list(SUPPORTED), ids=list(SUPPORTED))
 def combination(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake_installed(tmp_path_factory.mktemp(request.param), **SUPPORTED[request.param])
-
-
-def files_of(project: Path) -> list[Path]:
-    return [path for path in project.rglob("*") if path.is_file() and ".venv" not in path.parts]
 
 
 def test_no_jinja_is_left_unrendered(combination: Path) -> None:
@@ -199,7 +203,7 @@ def test_hostile_answers_execute_nothing_and_every_file_still_parses(
     )
 
     assert not sentinel.exists()
-    for path in files_of(project):
+    for path in generated_files(project):
         parse(path)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["authors"][0]["name"] == hostile

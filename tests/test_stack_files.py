@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cookiecutter.main import cookiecutter
 
 from tests.compose import read_env_file
-from tests.conftest import Bake, tool
+from tests.conftest import TEMPLATE, Bake, tool
 
 
 def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,12 +27,8 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cookiecutter.main import cookiecutter
-
-    template = Path(__file__).resolve().parents[1]
-    return Path(
-        cookiecutter(str(template), no_input=True, output_dir=str(tmp_path_factory.mktemp("files")))
-    )
+    output = tmp_path_factory.mktemp("files")
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
 
 
 def test_compose_file_is_valid_for_docker_compose_1_29(project: Path) -> None:
