@@ -54,6 +54,8 @@ def env_file(answers: Mapping[str, str]) -> str:
             f"APP_DB_USER={package}",
             f"APP_DB_PASSWORD={secrets.token_urlsafe(24)}",
             f"CURSOR_KEY_K1={base64.b64encode(secrets.token_bytes(32)).decode()}",
+            f"JWT_SECRET={secrets.token_urlsafe(48)}",
+            f"REDIS_PASSWORD={secrets.token_urlsafe(24)}",
             *(
                 [f"FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(18)}"]
                 if answers.get("use_flower") == "yes"
@@ -88,7 +90,9 @@ def main() -> None:
     project = Path.cwd()
     for relative in paths_to_remove(answers):
         remove(project, relative)
-    (project / ".env").write_text(env_file(answers))
+    secrets_file = project / ".env"
+    secrets_file.touch(mode=0o600)  # made private before a secret is written to it
+    secrets_file.write_text(env_file(answers))
     (project / ".cookiecutter-answers.json").write_text(recorded_answers(answers))
     print(next_steps(answers))
 

@@ -128,11 +128,27 @@ def problems_in(answers: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def rerun_hint(answers: Mapping[str, Any]) -> str:
+def replay_dir() -> Path:
+    """cookiecutter's replay folder, as its user configuration (or the default) says."""
+    try:
+        from cookiecutter.config import get_user_config
+
+        return Path(get_user_config()["replay_dir"])
+    except Exception:  # an unreadable user config: cookiecutter's own default
+        return Path("~/.cookiecutter_replay").expanduser()
+
+
+def saved_answers(folder: Path) -> Path | None:
+    """The replay file cookiecutter wrote for this bake: the newest one, written just
+    before the hooks run."""
+    files = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def rerun_hint(answers: Mapping[str, Any], saved_file: Path | None) -> str:
     """Where cookiecutter saved these answers, and how to bake again from them."""
     template = str(answers.get("_template", "<template>"))
-    name = Path(str(answers.get("_repo_dir", ""))).name or Path(template).name
-    saved = f"~/.cookiecutter_replay/{name or '<template name>'}.json"
+    saved = str(saved_file) if saved_file else "the file cookiecutter's --replay saves"
     return (
         f"Your answers are saved in {saved}: fix them there, then run: "
         f"cookiecutter --replay-file {saved} {template}"
@@ -145,7 +161,7 @@ def main() -> int:
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     if problems:
-        print(rerun_hint(answers), file=sys.stderr)
+        print(rerun_hint(answers, saved_answers(replay_dir())), file=sys.stderr)
     return 1 if problems else 0
 
 

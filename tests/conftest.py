@@ -106,8 +106,9 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    """An HTTP client on the ``stack`` fixture's API (each stack test module defines ``stack``)."""
-    with httpx.Client(base_url=stack.url("api"), timeout=10) as client:
+    """An authenticated client on the ``stack`` fixture's API (each stack test module
+    defines ``stack``)."""
+    with stack.api_client() as client:
         yield client
 
 

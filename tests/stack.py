@@ -22,11 +22,13 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import redis
 
 from tests.compose import Service, load_services, read_env_file
+from tests.conftest import uv_executable
 
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -68,8 +70,9 @@ def admin_connection() -> psycopg.Connection[Any]:
 
 
 @contextmanager
-def private_redis() -> Iterator[int]:
-    """A redis-server of our own on a free loopback port, keeping nothing on disk."""
+def private_redis(password: str | None = None) -> Iterator[int]:
+    """A redis-server of our own on a free loopback port, keeping nothing on disk; with
+    ``password`` it refuses every client that does not send it, as the stack's does."""
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server")
     port = free_port()
@@ -84,12 +87,13 @@ def private_redis() -> Iterator[int]:
             "",
             "--appendonly",
             "no",
+            *(["--requirepass", password] if password else []),
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        client = redis.Redis(port=port, socket_connect_timeout=1)
+        client = redis.Redis(port=port, password=password, socket_connect_timeout=1)
         wait_for(lambda: _answers(client), f"redis-server on port {port}", timeout=10)
         yield port
     finally:
@@ -143,7 +147,7 @@ class Stack:
     def _localise(self, service: Service, text: str) -> str:
         """Service host names to loopback, published container ports to free host ports."""
         text = text.replace("@postgres:5432/", f"@{PG_HOST}:{PG_PORT}/")
-        text = text.replace("redis://redis:6379/", f"redis://127.0.0.1:{self.redis_port}/")
+        text = text.replace("@redis:6379/", f"@127.0.0.1:{self.redis_port}/")
         return text.replace("0.0.0.0", "127.0.0.1")
 
     def host_port(self, service: str, container_port: int) -> int:
@@ -233,6 +237,32 @@ class Stack:
         for name in list(self.processes):
             self.stop(name)
 
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def broker(self) -> redis.Redis[bytes]:
+        """A client on the stack's Redis, with the password from the project's .env."""
+        return redis.Redis(port=self.redis_port, password=self.variables()["REDIS_PASSWORD"])
+
+    @cached_property
+    def token(self) -> str:
+        """A bearer token with both roles, from the project's own ``make token``."""
+        made = subprocess.run(
+            ["make", "-s", "-C", str(self.project), "token", f"UV={uv_executable()}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip()
+
+    def api_client(self) -> httpx.Client:
+        """An HTTP client on the stack's API, authenticated as a writer."""
+        return httpx.Client(
+            base_url=self.url("api"), headers={"Authorization": f"Bearer {self.token}"}, timeout=10
+        )
+
     def url(self, service: str) -> str:
         (_, container_port), *_ = self.services[service].ports
         return f"http://127.0.0.1:{self.host_port(service, container_port)}"
@@ -279,7 +309,11 @@ INFRASTRUCTURE = frozenset({"postgres", "redis"})
 def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[Stack]:
     """The one-shot services (migrate) to completion, then every long-running one, each
     waited for by its own healthcheck."""
-    with private_redis() as redis_port, private_database(project) as (database, login, password):
+    redis_password = read_env_file(project / ".env")["REDIS_PASSWORD"]
+    with (
+        private_redis(redis_password) as redis_port,
+        private_database(project) as (database, login, password),
+    ):
         stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir)
         services = [name for name in stack.services if name not in INFRASTRUCTURE]
         try:

@@ -65,3 +65,30 @@ def test_invalid_name_stops_the_bake_with_one_line_and_leaves_nothing(
     assert len(errors) == 1
     assert errors[0].startswith(message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_project_name_with_a_slash_bakes_inside_the_output_folder(
+    bake: Bake, tmp_path: Path
+) -> None:
+    project = bake(project_name="Shop/Back Office")
+
+    assert project == tmp_path / "shop-back-office"
+    assert list(tmp_path.iterdir()) == [project]
+
+
+@pytest.mark.parametrize("name", ["../Escape", "a/../b"])
+def test_project_name_climbing_out_is_refused_and_leaves_nothing(
+    bake: Bake, tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str
+) -> None:
+    before = sorted(tmp_path.parent.iterdir())
+
+    with pytest.raises(FailedHookException):
+        bake(project_name=name)
+
+    assert "ERROR: project_slug=" in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert sorted(tmp_path.parent.iterdir()) == before
+
+
+def test_the_secrets_file_is_readable_by_its_owner_only(bake: Bake) -> None:
+    assert (bake() / ".env").stat().st_mode & 0o777 == 0o600

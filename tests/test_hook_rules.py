@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -160,11 +162,15 @@ def test_job_queues_in_the_hook_match_the_jobs_yaml(hook: ModuleType) -> None:
     assert routed == hook.JOB_QUEUES
 
 
-def test_rerun_hint_names_the_saved_answers_and_the_template(hook: ModuleType) -> None:
-    hint = hook.rerun_hint(
-        {"_template": "gh:acme/cookiecutter-loom", "_repo_dir": "/x/cookiecutter-loom"}
-    )
+def test_rerun_hint_names_the_saved_answers_and_the_template(
+    hook: ModuleType, tmp_path: Path
+) -> None:
+    older, saved = tmp_path / "other-template.json", tmp_path / "cookiecutter-loom.json"
+    older.write_text("{}")
+    saved.write_text("{}")
+    os.utime(older, (1, 1))
 
-    saved = "~/.cookiecutter_replay/cookiecutter-loom.json"
+    hint = hook.rerun_hint({"_template": "gh:acme/cookiecutter-loom"}, hook.saved_answers(tmp_path))
+
     assert hint.startswith(f"Your answers are saved in {saved}")
     assert hint.endswith(f"cookiecutter --replay-file {saved} gh:acme/cookiecutter-loom")

@@ -16,6 +16,9 @@ import redis
 
 from tests.stack import Stack, running_stack, wait_for
 
+# The generated model's category column (product/model.py).
+CATEGORY_LENGTH = 120
+
 EMAIL = {"recipientEmail": "buyer@example.com"}
 JOB_TIMEOUT = 30.0
 # The stack's worker serves callbacks (default) and notifications; erp stays unconsumed.
@@ -52,7 +55,7 @@ def category_becomes(api: httpx.Client, product_id: int, expected: str) -> None:
 
 def queued_messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     """Messages waiting in a Redis queue, priority sub-queues included."""
-    broker = redis.Redis(port=stack.redis_port, db=0)
+    broker = stack.broker()
     keys = [key for key in broker.keys(f"{queue}*") if key.decode().split("\x06\x16")[0] == queue]
     return [json.loads(raw) for key in keys for raw in broker.lrange(key, 0, -1)]
 
@@ -176,3 +179,39 @@ def test_migrations_match_the_models(stack: Stack) -> None:
 
     assert checked.returncode == 0, checked.stderr
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+
+def test_anonymous_caller_cannot_write(stack: Stack) -> None:
+    response = httpx.post(f"{stack.url('api')}/products/", json={"sku": "X"}, timeout=10)
+
+    assert response.status_code == 401
+
+
+def test_redis_refuses_a_client_without_the_password(stack: Stack) -> None:
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=stack.redis_port).ping()
+
+
+def test_callback_tags_a_category_already_at_its_column_length(api: httpx.Client) -> None:
+    full = "c" * CATEGORY_LENGTH
+    product_id = new_product(api, category=full)
+
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    suffix = "-restock-notified"
+    category_becomes(api, product_id, full[: CATEGORY_LENGTH - len(suffix)] + suffix)
+
+
+def test_the_dispatching_caller_is_in_the_jobs_log(api: httpx.Client, stack: Stack) -> None:
+    product_id = new_product(api)
+
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    def logged_with_caller(line: str) -> bool:
+        return f"product_id={product_id} " in line and "requested_by=local-operator" in line
+
+    wait_for(
+        lambda: any(logged_with_caller(line) for line in stack.log("worker").splitlines()),
+        "the worker to log who asked for the job",
+        timeout=JOB_TIMEOUT,
+    )

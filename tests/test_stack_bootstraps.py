@@ -20,7 +20,7 @@ def api(
     logs = tmp_path_factory.mktemp(f"{request.param}-logs")
     with (
         running_stack(project, logs, "default,notifications,analytics,erp") as stack,
-        httpx.Client(base_url=stack.url("api"), timeout=10) as client,
+        stack.api_client() as client,
     ):
         yield client
 

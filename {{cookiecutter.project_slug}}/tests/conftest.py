@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
 from loom.core.job.job import Job
 
@@ -52,6 +53,17 @@ def job_routing_restored() -> Iterator[None]:
 def client() -> Iterator[TestClient]:
     with TestClient(create_api(), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def api_schema() -> schemathesis.schemas.BaseSchema:
+    """The app's own OpenAPI, for tests/test_api_fuzz.py (and its PostgreSQL run).
+
+    schemathesis runs the app's lifespan around every call, each on a loop of its own:
+    the app must not be started here, or its pooled connections would belong to
+    another loop (asyncpg refuses that).
+    """
+    return schemathesis.openapi.from_asgi("/openapi.json", create_api())
 
 
 class ProductFactory(Protocol):

@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.runtime import create_api
 @pytest.fixture(autouse=True)
 def production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOM_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
 
 
 def test_production_refuses_to_start_without_a_cursor_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,10 @@ test fails and says which workaround to delete.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -15,16 +18,24 @@ from celery.local import Proxy
 from fastapi import FastAPI
 from loom.celery.config import JobConfig, apply_job_config
 from loom.celery.service import CeleryJobService
+from loom.core.command import Command
 from loom.core.config.context import ConfigContext
 from loom.core.di.container import LoomContainer
 from loom.core.di.scope import Scope
 from loom.core.engine.executor import RuntimeExecutor
 from loom.core.job.job import Job
 from loom.core.job.service import JobService
+from loom.core.model import BoundaryValidationError
+from loom.core.repository.sqlalchemy.session_manager import SessionManager
 from loom.core.tracing import get_trace_id
 from loom.core.use_case.factory import UseCaseFactory
+from loom.rest import autocrud
 from loom.rest.fastapi.response import MsgspecJSONResponse
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DataError
 from starlette.middleware import Middleware
+from starlette.routing import Match
 
 AsgiScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -94,43 +105,122 @@ def _job_subclasses(base: type[Any]) -> Iterator[type[Job[Any]]]:
         yield from _job_subclasses(subclass)
 
 
-class RejectNonObjectJsonBodies:
-    """Answer 400 ``malformed_json`` to a write whose body is not a JSON object.
+class StrictCommand(Command, frozen=True, forbid_unknown_fields=True):
+    """A command that refuses fields it does not declare (a typo is a 422, not ignored)."""
 
-    Why: 9.0.0 decodes route bodies outside its error mapping, so malformed JSON (or a
-    bare array, string or number) becomes a 500 ``internal_error``. The body is parsed
-    once more here; it is already capped by loom's body-size middleware, which wraps this.
+
+@contextmanager
+def _derivation_keeping_constraints() -> Iterator[None]:
+    saved = autocrud.get_type_hints, autocrud.Command  # type: ignore[attr-defined]
+    autocrud.get_type_hints = partial(typing.get_type_hints, include_extras=True)  # type: ignore[attr-defined]
+    autocrud.Command = StrictCommand  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        autocrud.get_type_hints, autocrud.Command = saved  # type: ignore[attr-defined]
+
+
+def constrained_auto_routes(model: type[Any]) -> tuple[Any, ...]:
+    """``build_auto_routes(model, ())`` whose create and update inputs keep the model's
+    field constraints and refuse unknown fields.
+
+    Why: 9.0.0 derives those inputs with ``get_type_hints`` without extras, dropping
+    every ``Annotated`` constraint, so an over-long or negative value reaches the
+    database. loom caches the routes per model, so this must be the first call for it.
+    """
+    with _derivation_keeping_constraints():
+        return autocrud.build_auto_routes(model, ())
+
+
+def _refuse_unstorable_values(context: ExceptionContext) -> None:
+    if isinstance(context.sqlalchemy_exception, DataError) or isinstance(
+        context.original_exception, OverflowError
+    ):
+        reason = str(context.original_exception).splitlines()[0]
+        raise BoundaryValidationError(f"a value does not fit its database column: {reason}")
+
+
+def refuse_unstorable_values(container: LoomContainer) -> None:
+    """Answer a value the database cannot store (an id past its integer column, NUL in
+    a filter) with loom's 422 ``boundary_validation`` instead of a 500.
+
+    Why: 9.0.0 turns every exception other than its own into a 500 inside its route
+    dispatcher; typed inputs stop these values in bodies, but path ids and filter
+    values reach the database as they came.
+    """
+    engine = container.resolve(SessionManager).engine.sync_engine
+    event.listen(engine, "handle_error", _refuse_unstorable_values)
+
+
+class RequestBodyGuard:
+    """Check a route's JSON body before loom decodes it: 422 when a required body is
+    missing, 415 when it is not JSON, 400 when it is malformed or not an object.
+
+    Why: 9.0.0 decodes route bodies outside its error mapping, so each of these became
+    a 500 ``internal_error``. Which routes need a body comes from the app's own
+    OpenAPI. Bodies are already capped by loom's size-limit middleware, which wraps
+    this one.
     """
 
     _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
-    def __init__(self, app: AsgiApp) -> None:
+    def __init__(self, app: AsgiApp, api: FastAPI) -> None:
         self._app = app
+        self._api = api
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in self._WRITE_METHODS:
+        if scope["type"] != "http" or not self._requires_body(scope):
             await self._app(scope, receive, send)
             return
         messages = [await receive()]
         while messages[-1].get("more_body", False):
             messages.append(await receive())
         body = b"".join(message.get("body", b"") for message in messages)
-        problem = _not_a_json_object(body)
+        problem = _body_problem(_content_type(scope), body)
         if problem is not None:
-            detail = {"code": "malformed_json", "message": problem, "trace_id": get_trace_id()}
-            await MsgspecJSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+            status, detail = problem
+            detail["trace_id"] = get_trace_id()
+            await MsgspecJSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
             return
         await self._app(scope, _replay(messages, receive), send)
 
+    def _requires_body(self, scope: AsgiScope) -> bool:
+        if scope["method"] not in self._WRITE_METHODS:
+            return False
+        paths = self._api.openapi()["paths"]
+        for route in self._api.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                path = getattr(route, "path_format", "")
+                operation = paths.get(path, {}).get(scope["method"].lower(), {})
+                return bool(operation.get("requestBody", {}).get("required"))
+        return False
 
-def _not_a_json_object(body: bytes) -> str | None:
+
+def _content_type(scope: AsgiScope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return str(value.decode("latin-1").split(";")[0].strip().lower())
+    return ""
+
+
+def _body_problem(content_type: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
     if not body:
-        return None
+        message = "a JSON object body is required"
+        violation = {"field": "body", "message": message}
+        return 422, {"code": "boundary_validation", "message": message, "violations": [violation]}
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        message = f"content type {content_type or 'none'!r} is not application/json"
+        return 415, {"code": "unsupported_media_type", "message": message, "field": "body"}
     try:
         value = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
-        return f"request body is not valid JSON: {exc}"
-    return None if isinstance(value, dict) else "request body must be a JSON object"
+        message = f"request body is not valid JSON: {exc}"
+        return 400, {"code": "malformed_json", "message": message, "field": "body"}
+    if not isinstance(value, dict):
+        message = "request body must be a JSON object"
+        return 400, {"code": "malformed_json", "message": message, "field": "body"}
+    return None
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
@@ -142,6 +232,82 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def guard_json_bodies(app: FastAPI) -> None:
-    """Install :class:`RejectNonObjectJsonBodies` innermost, behind loom's own middleware."""
-    app.user_middleware.append(Middleware(RejectNonObjectJsonBodies))
+def guard_request_bodies(app: FastAPI) -> None:
+    """Install :class:`RequestBodyGuard` innermost, behind loom's own middleware."""
+    app.user_middleware.append(Middleware(RequestBodyGuard, api=app))
+
+
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "type": "object",
+            "required": ["code", "message", "trace_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "trace_id": {"type": ["string", "null"]},
+                "field": {"type": "string"},
+                "violations": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+_ERROR_DESCRIPTIONS = {
+    "400": "Malformed JSON, or a query parameter, filter, sort or cursor not accepted",
+    "401": "Missing, expired or invalid bearer token",
+    "403": "The token lacks a role this operation needs",
+    "404": "No row with that id",
+    "409": "Conflicts with an existing row (a duplicate sku)",
+    "413": "Body over the size cap",
+    "415": "Body is not application/json",
+    "422": "A field breaks its rule; `violations` names each field",
+}
+
+
+def _error_statuses(method: str, operation: dict[str, Any]) -> list[str]:
+    statuses = ["400", "401", "403", "422"]
+    if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+        statuses.append("404")
+    if method in {"post", "patch", "delete"}:
+        statuses.append("409")
+    if "requestBody" in operation:
+        statuses += ["413", "415"]
+    return sorted(statuses)
+
+
+def document_error_responses(app: FastAPI) -> None:
+    """Declare loom's error body, and the statuses that carry it, on every operation.
+
+    Why: 9.0.0 documents only FastAPI's own 422 shape, which loom never sends, so
+    clients and contract tests cannot tell what a 4xx looks like.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "Error" in schemas:
+            return schema
+        schemas["Error"] = ERROR_BODY_SCHEMA
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                for status in _error_statuses(method, operation):
+                    operation["responses"][status] = {
+                        "description": _ERROR_DESCRIPTIONS[status],
+                        "content": content,
+                    }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -19,10 +19,13 @@ from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
 from loom.rest.fastapi.auto import create_app
 
+from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
 from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
     apply_job_overrides,
-    guard_json_bodies,
+    document_error_responses,
+    guard_request_bodies,
+    refuse_unstorable_values,
     worker_job_service_module,
 )
 
@@ -95,9 +98,14 @@ def config_paths(process: Process) -> list[str]:
 def create_api() -> FastAPI:
     paths = config_paths(Process.API)
     containers: list[LoomContainer] = []
-    app = create_app(*paths, modules=[containers.append])
+    with api_authentication() as authenticator:
+        app = create_app(*paths, authenticator=authenticator, modules=[containers.append])
+    if authenticator is None:
+        declare_bearer_scheme(app)
     apply_job_overrides(load_application_config(*paths))
-    guard_json_bodies(app)
+    guard_request_bodies(app)
+    document_error_responses(app)
+    refuse_unstorable_values(containers[0])
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
         celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
@@ -113,5 +121,6 @@ def create_worker(**explicit: Any) -> Celery:
         **explicit,
     )
     booted.append(result.celery_app)
+    refuse_unstorable_values(result.container)
     result.celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
     return result.celery_app

@@ -1,13 +1,7 @@
-"""The job flow on PostgreSQL with a real Celery worker consuming from Redis.
-
-Runs when INTEGRATION_DATABASE_URL (a PostgreSQL login allowed to create databases) and
-INTEGRATION_REDIS_URL are set, as in CI; without them it is skipped, saying so. Each run
-uses a database of its own, dropped afterwards, and Redis databases 14 and 15.
-"""
+"""The job flow on PostgreSQL with a real Celery worker consuming from Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -19,45 +13,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.package_name }}.runtime import create_api
 
-ADMIN_URL = os.environ.get("INTEGRATION_DATABASE_URL", "")
-REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "")
+from tests.integration.conftest import requires_services
+
 EMAIL = {"recipientEmail": "buyer@example.com"}
 TIMEOUT = 30.0
 
-pytestmark = pytest.mark.skipif(
-    not (ADMIN_URL and REDIS_URL),
-    reason="set INTEGRATION_DATABASE_URL and INTEGRATION_REDIS_URL to run against real services",
-)
-
-
-async def _execute(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(statement))
-    await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    name = f"itest_{secrets.token_hex(4)}"
-    asyncio.run(_execute(ADMIN_URL, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_execute(ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(autouse=True)
-def celery_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
-    monkeypatch.setenv("JOB_RUNTIME", "celery")
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")
-    monkeypatch.setenv("CELERY_RESULT_BACKEND", f"{REDIS_URL}/15")
+pytestmark = requires_services
 
 
 @pytest.fixture
@@ -74,7 +38,7 @@ def worker(api: TestClient, tmp_path: Path) -> Iterator[None]:
     celery = [sys.executable, "-m", "celery"]
     app = "{{ cookiecutter.package_name }}.worker_main:celery_app"
     log = (tmp_path / "worker.log").open("wb")
-    queues = "--queues={{ cookiecutter.queues }}"
+    queues = "--queues=default,notifications,analytics,erp"
     process = subprocess.Popen(
         [*celery, "-A", app, "worker", "--pool=solo", f"--hostname={node}", queues],
         stdout=log,

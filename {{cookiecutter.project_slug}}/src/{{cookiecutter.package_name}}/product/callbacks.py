@@ -13,14 +13,20 @@ from typing import Any
 from loom.core.errors import NotFound
 from loom.core.use_case.invoker import ApplicationInvoker
 
-from {{ cookiecutter.package_name }}.product.model import Product
+from {{ cookiecutter.package_name }}.product.model import CATEGORY_LENGTH, Product
 
 NOTIFIED_SUFFIX = "-restock-notified"
 FAILED_SUFFIX = "-restock-failed"
 
 
+def tagged(category: str, suffix: str) -> str:
+    """``category`` ending in ``suffix``, cut short where needed to fit the column: a
+    callback must not fail on a category that was valid when it was written."""
+    return category[: CATEGORY_LENGTH - len(suffix)] + suffix
+
+
 async def tag_product_category(app: ApplicationInvoker, product_id: int, suffix: str) -> None:
-    """Append ``suffix`` to the product's category once; a deleted product is skipped."""
+    """Tag the product's category with ``suffix`` once; a deleted product is skipped."""
     products = app.entity(Product)
     try:
         product = await products.get(params={"id": product_id})
@@ -29,7 +35,7 @@ async def tag_product_category(app: ApplicationInvoker, product_id: int, suffix:
     if product.category.endswith(suffix):  # a redelivered callback must not tag twice
         return
     await products.update(
-        params={"id": product_id}, payload={"category": product.category + suffix}
+        params={"id": product_id}, payload={"category": tagged(product.category, suffix)}
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from loom.rest.autocrud import build_auto_routes
 from loom.rest.model import RestInterface, RestRoute
 
+from {{ cookiecutter.package_name }}.auth import READ_ROLES, WRITE_ROLES, writes_need_writer
+from {{ cookiecutter.package_name }}.loom_fixes import constrained_auto_routes
 from {{ cookiecutter.package_name }}.product.model import Product
 from {{ cookiecutter.package_name }}.product.use_cases import (
     BuildProductSummaryUseCase,
@@ -18,6 +19,9 @@ from {{ cookiecutter.package_name }}.product.use_cases import (
 class ProductInterface(RestInterface[Product]):
     prefix = "/products"
     tags = ("Products",)
+    # Reads need either role; every route that changes something or dispatches a job
+    # needs writer (config/production.yaml turns authentication on).
+    requires_roles = READ_ROLES
     # List queries must name their fields; anything else is a 400 unsupported_query.
     filterable = ("sku", "category", "stock", "price_cents")
     sortable = ("id", "name", "stock", "price_cents", "created_at")
@@ -33,6 +37,7 @@ class ProductInterface(RestInterface[Product]):
             use_case=SyncProductsToErpUseCase,
             method="POST",
             path="/jobs/sync-erp",
+            requires_roles=WRITE_ROLES,
             summary="Queue one ERP sync job per product",
             status_code=202,
         ),
@@ -40,6 +45,7 @@ class ProductInterface(RestInterface[Product]):
             use_case=DispatchRestockEmailUseCase,
             method="POST",
             path="/{product_id}/jobs/restock-email",
+            requires_roles=WRITE_ROLES,
             summary="Queue the restock email (sent only when stock is 0)",
             status_code=202,
         ),
@@ -53,8 +59,10 @@ class ProductInterface(RestInterface[Product]):
             use_case=RestockWorkflowUseCase,
             method="POST",
             path="/{product_id}/workflows/restock",
+            requires_roles=WRITE_ROLES,
             summary="Build the summary, then queue the restock email",
             status_code=202,
         ),
-        *build_auto_routes(Product, ()),
+        # AutoCRUD's create and update inputs, with the constraints declared on Product.
+        *writes_need_writer(constrained_auto_routes(Product)),
     )

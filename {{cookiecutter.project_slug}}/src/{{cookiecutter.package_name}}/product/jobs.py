@@ -8,10 +8,14 @@ all of it in YAML to show that style.
 from __future__ import annotations
 
 from loom.core.command import Command
+from loom.core.identity import Identity
 from loom.core.job.job import Job
-from loom.core.use_case import Input, LoadById
+from loom.core.logger import get_logger
+from loom.core.use_case import Caller, Input, LoadById
 
 from {{ cookiecutter.package_name }}.product.model import Product
+
+_logger = get_logger(__name__)
 
 
 class JobFailureRequestedError(RuntimeError):
@@ -35,7 +39,10 @@ class SendRestockEmailJob(Job[bool]):
         product_id: int,
         cmd: SendRestockEmailCommand = Input(),
         product: Product = LoadById(Product, by="product_id"),
+        caller: Identity = Caller(),
     ) -> bool:
+        # The dispatching caller travels with the job: the audit trail says who asked.
+        _logger.info("restock email", product_id=product_id, requested_by=caller.subject)
         if cmd.force_fail:
             raise JobFailureRequestedError(f"restock email for product {product_id} failed")
         # A real service would call its mail gateway here.

@@ -1,4 +1,9 @@
-"""The product catalogue row."""
+"""The product catalogue row.
+
+Each field's constraints are declared once, in its type, from the same numbers as its
+column: the API refuses what the database could not store with a 422 naming the field,
+instead of PostgreSQL failing the statement as a server error.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,18 @@ from typing import Annotated
 import msgspec
 from loom.core.model import ColumnField, TimestampedModel
 
-# Constraints live in the type so the API rejects bad input with a 422 naming the field;
-# SQLite would store an over-long SKU and PostgreSQL would fail it as a server error.
-Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
-Category = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+SKU_LENGTH = 64
+NAME_LENGTH = 150
+CATEGORY_LENGTH = 120
+# PostgreSQL's ``integer``: Python ints are unbounded, the column is not.
+INT4_MAX = 2**31 - 1
+# PostgreSQL text cannot hold NUL; SQLite would store it and the two would disagree.
+NO_NUL = r"^[^\x00]*$"
+
+Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=SKU_LENGTH, pattern=NO_NUL)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH, pattern=NO_NUL)]
+Category = Annotated[str, msgspec.Meta(min_length=1, max_length=CATEGORY_LENGTH, pattern=NO_NUL)]
+NonNegativeInt4 = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
 
 
 class Product(TimestampedModel):
@@ -21,8 +32,8 @@ class Product(TimestampedModel):
     __tablename__ = "products"
 
     id: int = ColumnField(primary_key=True, autoincrement=True)
-    sku: str = ColumnField(length=64, unique=True, index=True)
-    name: str = ColumnField(length=150)
-    category: str = ColumnField(length=120, index=True)
-    price_cents: int = ColumnField()
-    stock: int = ColumnField()
+    sku: Sku = ColumnField(length=SKU_LENGTH, unique=True, index=True)
+    name: Name = ColumnField(length=NAME_LENGTH)
+    category: Category = ColumnField(length=CATEGORY_LENGTH, index=True)
+    price_cents: NonNegativeInt4 = ColumnField()
+    stock: NonNegativeInt4 = ColumnField()

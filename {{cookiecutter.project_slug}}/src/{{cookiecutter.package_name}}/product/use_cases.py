@@ -35,11 +35,15 @@ from {{ cookiecutter.package_name }}.product.jobs import (
     SendRestockEmailJob,
     SyncProductToErpJob,
 )
-from {{ cookiecutter.package_name }}.product.model import Product
+from {{ cookiecutter.package_name }}.product.model import INT4_MAX, NonNegativeInt4, Product
+
+ProductId = Annotated[int, msgspec.Meta(ge=1, le=INT4_MAX)]
+# Deliberately loose: the mail gateway is the judge of deliverability.
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 
 
 class LowStockQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_stock: Annotated[int, msgspec.Meta(ge=0)] = 5
+    max_stock: NonNegativeInt4 = 5
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
 
 
@@ -59,8 +63,8 @@ class ListLowStockProductsUseCase(UseCase[Product, PageResult[Product]]):
         return result
 
 
-class DispatchRestockEmailCommand(Command, frozen=True):
-    recipient_email: str
+class DispatchRestockEmailCommand(Command, frozen=True, forbid_unknown_fields=True):
+    recipient_email: Email
     force_fail: bool = False
 
 
@@ -145,8 +149,9 @@ class RestockWorkflowUseCase(UseCase[Product, RestockWorkflowAccepted]):
         )
 
 
-class SyncProductsToErpCommand(Command, frozen=True):
-    product_ids: list[int]
+class SyncProductsToErpCommand(Command, frozen=True, forbid_unknown_fields=True):
+    # One request, one transaction: a bound keeps it short.
+    product_ids: Annotated[list[ProductId], msgspec.Meta(max_length=100)]
     force_fail: bool = False
 
 

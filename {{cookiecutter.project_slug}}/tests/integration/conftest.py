@@ -1,0 +1,50 @@
+"""PostgreSQL and a real broker for the tests in this folder.
+
+They run when INTEGRATION_DATABASE_URL (a PostgreSQL login allowed to create databases)
+and INTEGRATION_REDIS_URL are set, as in CI; without them they are skipped, saying so.
+Each module gets a database of its own, dropped afterwards, and Redis databases 14, 15.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ADMIN_URL = os.environ.get("INTEGRATION_DATABASE_URL", "")
+REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "")
+
+requires_services = pytest.mark.skipif(
+    not (ADMIN_URL and REDIS_URL),
+    reason="set INTEGRATION_DATABASE_URL and INTEGRATION_REDIS_URL to run against real services",
+)
+
+
+async def _execute(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    name = f"itest_{secrets.token_hex(4)}"
+    asyncio.run(_execute(ADMIN_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_execute(ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(autouse=True)
+def celery_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("JOB_RUNTIME", "celery")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", f"{REDIS_URL}/15")
