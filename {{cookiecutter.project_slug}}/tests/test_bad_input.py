@@ -8,7 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from {{ cookiecutter.package_name }}.product.model import CATEGORY_LENGTH, INT4_MAX, NAME_LENGTH, SKU_LENGTH
+from {{ cookiecutter.package_name }}.product.model import (
+    CATEGORY_LENGTH,
+    INT4_MAX,
+    NAME_LENGTH,
+    SKU_LENGTH,
+)
 
 from tests.conftest import ProductFactory
 
