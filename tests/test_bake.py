@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from tests.conftest import Bake, unrendered_jinja
@@ -65,3 +67,19 @@ def test_invalid_name_stops_the_bake_with_one_line_and_leaves_nothing(
     assert len(errors) == 1
     assert errors[0].startswith(message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workflow_tests_the_newest_allowed_loom_celery_and_kombu_weekly(bake: Bake) -> None:
+    workflow = bake() / ".github" / "workflows" / "ci.yml"
+    document: dict[Any, Any] = yaml.safe_load(workflow.read_text())
+    triggers: dict[str, Any] = document[True]  # YAML 1.1 reads the bare key `on` as true
+    job = document["jobs"]["latest-dependencies"]
+    commands = [step["run"] for step in job["steps"] if "run" in step]
+
+    assert [entry["cron"].split()[-1] for entry in triggers["schedule"]] == ["1"]  # weekly
+    assert "schedule" in job["if"]
+    upgrade = next(command for command in commands if "uv lock" in command)
+    for package in ("loom-kernel", "celery", "kombu"):
+        assert f"--upgrade-package {package}" in upgrade
+    assert commands[-1] == "make test"
+    assert "!= 'schedule'" in document["jobs"]["check"]["if"]
