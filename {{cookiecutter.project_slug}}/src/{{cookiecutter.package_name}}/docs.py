@@ -20,7 +20,8 @@ from swagger_ui_bundle import swagger_ui_path
 
 ASSET_PREFIX = "/docs/assets"
 SCRIPT, STYLESHEET, FAVICON = "swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"
-ASSET_PATHS = tuple(f"{ASSET_PREFIX}/{name}" for name in (SCRIPT, STYLESHEET, FAVICON))
+ASSETS = (SCRIPT, STYLESHEET, FAVICON)
+ASSET_PATHS = tuple(f"{ASSET_PREFIX}/{name}" for name in ASSETS)
 
 
 def serve_docs_offline(app: FastAPI) -> None:
@@ -29,9 +30,9 @@ def serve_docs_offline(app: FastAPI) -> None:
     if docs_url is None or openapi_url is None:
         return
     app.router.routes[:] = [r for r in app.routes if getattr(r, "path", None) != docs_url]
-    for path in ASSET_PATHS:
-        asset = Path(str(swagger_ui_path), path.rsplit("/", 1)[1])
-        app.add_route(path, _file(asset), include_in_schema=False)
+    for name in ASSETS:
+        asset = Path(str(swagger_ui_path), name)
+        app.add_route(f"{ASSET_PREFIX}/{name}", _file(asset), include_in_schema=False)
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
