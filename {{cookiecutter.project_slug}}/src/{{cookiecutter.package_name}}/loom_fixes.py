@@ -6,11 +6,13 @@ test fails and says which workaround to delete.
 
 from __future__ import annotations
 
+import re
 import typing
+import warnings
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from celery import Celery
@@ -311,3 +313,43 @@ def document_error_responses(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+class KnownWarning(NamedTuple):
+    """A warning loom emits on every start that the user cannot act on."""
+
+    category: type[Warning]
+    message: str  # regular expression, matched from the start of the message
+    module: str  # the module the warning is attributed to, exactly
+    reason: str
+
+
+KNOWN_WARNINGS = (
+    KnownWarning(
+        UserWarning,
+        r"register_new_resolver\(\) is deprecated",
+        "loom.core.config.loader",
+        "9.0.0's config loader calls an omegaconf function deprecated upstream",
+    ),
+    KnownWarning(
+        UserWarning,
+        r"Celery config section is missing",
+        "loom.rest.fastapi.auto",
+        "9.0.0 calls the in-process job service a fallback; the embedded mode asks for it",
+    ),
+)
+
+
+def quiet_known_warnings() -> None:
+    """Ignore each of :data:`KNOWN_WARNINGS`, by category, message and module only.
+
+    Why: loom-kernel 9.0.0 prints both at every start of the API or worker, so a
+    newcomer reads them as a misconfiguration; every other warning still shows.
+    """
+    for known in KNOWN_WARNINGS:
+        warnings.filterwarnings(
+            "ignore",
+            message=known.message,
+            category=known.category,
+            module=re.escape(known.module) + r"\Z",
+        )

@@ -6,6 +6,7 @@ loads it, the API only with ``JOB_RUNTIME=celery`` (the compose stack sets it).
 
 from __future__ import annotations
 
+import logging
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -20,14 +21,18 @@ from loom.core.environment import resolve_environment
 from loom.rest.fastapi.auto import create_app
 
 from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
+from {{ cookiecutter.package_name }}.docs import serve_docs_offline
 from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
     apply_job_overrides,
     document_error_responses,
     guard_request_bodies,
+    quiet_known_warnings,
     refuse_unstorable_values,
     worker_job_service_module,
 )
+
+logger = logging.getLogger(__name__)
 
 # With the broker or result backend down, give up after one quick retry: Celery's defaults
 # retry for ~19 s while the API's event loop, and so every request, waits.
@@ -53,6 +58,13 @@ CELERY_OPERATIONAL_SETTINGS: dict[str, Any] = {
     "redis_socket_connect_timeout": 1,
     "broker_connection_retry_on_startup": True,
 }
+
+
+# Logged once at the start of an API without Celery, so the mode is stated, not guessed.
+EMBEDDED_JOBS_NOTICE = (
+    "job runtime: inline (jobs run in this process after their request commits, no broker); "
+    "JOB_RUNTIME=celery publishes them to Celery instead"
+)
 
 
 class Process(StrEnum):
@@ -96,6 +108,7 @@ def config_paths(process: Process) -> list[str]:
 
 
 def create_api() -> FastAPI:
+    quiet_known_warnings()
     paths = config_paths(Process.API)
     containers: list[LoomContainer] = []
     with api_authentication() as authenticator:
@@ -106,14 +119,18 @@ def create_api() -> FastAPI:
     guard_request_bodies(app)
     document_error_responses(app)
     refuse_unstorable_values(containers[0])
+    serve_docs_offline(app)
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
         celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
+    else:
+        logger.info(EMBEDDED_JOBS_NOTICE)
     return app
 
 
 def create_worker(**explicit: Any) -> Celery:
     """Boot the Celery app; ``explicit`` goes to ``bootstrap_worker`` (jobs=, callbacks=...)."""
+    quiet_known_warnings()
     booted: list[Celery] = []
     result = bootstrap_worker(
         *config_paths(Process.WORKER),
