@@ -19,20 +19,13 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests.stack import free_port, wait_for
+from tests.tools import uv_executable
 
 if TYPE_CHECKING:
     from tests.stack import Stack
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 Bake = Callable[..., Path]
-
-
-def uv_executable() -> str:
-    """The uv the Makefile chose (it exports UV), else the one on PATH."""
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        pytest.fail("uv not found: run the tests with `make test`, which installs it")
-    return found
 
 
 # Jinja left in a generated file; `${{ ... }}` is GitHub Actions' own expression syntax.

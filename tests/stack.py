@@ -28,7 +28,7 @@ import pytest
 import redis
 
 from tests.compose import Service, load_services, read_env_file
-from tests.conftest import uv_executable
+from tests.tools import uv_executable
 
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bake, Served, run_make, uv_executable
+from tests.conftest import Bake, Served, run_make
 from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, admin_connection, private_redis
+from tests.tools import uv_executable
 
 
 @pytest.mark.parametrize("target", ["lint", "typecheck"])
@@ -91,3 +94,22 @@ def test_project_uses_the_uv_it_is_handed(bake: Bake) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{uv_executable()} sync --locked" in result.stdout
     assert not (project / ".tools").exists()
+
+
+def token_roles(token: str) -> list[str]:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    roles: list[str] = claims["roles"]
+    return roles
+
+
+@pytest.mark.parametrize(
+    ("extra", "roles"), [((), ["reader", "writer"]), (("ROLES=reader",), ["reader"])]
+)
+def test_make_token_prints_a_token_with_the_roles_asked_for(
+    default_project: Path, extra: tuple[str, ...], roles: list[str]
+) -> None:
+    made = run_make(default_project, "-s", "token", *extra)
+
+    assert made.returncode == 0, made.stderr
+    assert token_roles(made.stdout.strip()) == roles
