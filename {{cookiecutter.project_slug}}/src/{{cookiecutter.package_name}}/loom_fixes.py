@@ -134,10 +134,26 @@ def constrained_auto_routes(model: type[Any]) -> tuple[Any, ...]:
         return autocrud.build_auto_routes(model, ())
 
 
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _unstorable(error: BaseException) -> bool:
+    """A value the column cannot hold: PostgreSQL's data exceptions (SQLSTATE class 22:
+    out of range, too long, NUL), or a driver refusing to encode it (asyncpg's int32
+    check, sqlite3's int64 one) before it is sent."""
+    if isinstance(error, DataError | ArithmeticError | ValueError):
+        return True
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return isinstance(code, str) and code.startswith("22")
+
+
 def _refuse_unstorable_values(context: ExceptionContext) -> None:
-    if isinstance(context.sqlalchemy_exception, DataError) or isinstance(
-        context.original_exception, OverflowError
-    ):
+    if any(_unstorable(cause) for cause in _causes(context.original_exception)):
         reason = str(context.original_exception).splitlines()[0]
         raise BoundaryValidationError(f"a value does not fit its database column: {reason}")
 

@@ -89,3 +89,12 @@ def test_failing_job_ends_in_the_failure_callback(api: TestClient) -> None:
     api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True})
 
     assert category_of(api, product_id, "kitchen-restock-failed") == "kitchen-restock-failed"
+
+
+@pytest.mark.parametrize("path", [f"/products/{2**31}", f"/products/?stock={2**40}"])
+def test_value_past_the_integer_column_is_refused_not_a_500(path: str) -> None:
+    with TestClient(create_api()) as client:
+        response = client.get(path)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["code"] == "boundary_validation"
