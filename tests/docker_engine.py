@@ -122,6 +122,8 @@ def ensure_base_image(work: Path) -> None:
         return
     root = work / "debian-root"
     checked("debootstrap", "--variant=minbase", "bookworm", str(root), debian_mirror())
+    for package in (root / "var/cache/apt/archives").glob("*.deb"):
+        package.unlink()  # downloaded once to install, dead weight in every image after
     archive = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     imported = subprocess.run(
         ["docker", "import", "-", BASE_IMAGE],
