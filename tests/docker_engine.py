@@ -93,12 +93,18 @@ def docker_engine(log_dir: Path) -> Iterator[None]:
             time.sleep(0.5)
         yield
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(timeout=30)
+        if daemon.poll() is None:
+            _stop(daemon)
+
+
+def _stop(daemon: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: dockerd stops its containers and its containerd, then exits."""
+    daemon.terminate()
+    try:
+        daemon.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait(timeout=30)
 
 
 def debian_mirror() -> str:
@@ -208,10 +214,11 @@ def ensure_stand_in_images(python_versions: set[str]) -> None:
                 BASE=BASE_IMAGE,
                 PYTHON_HOME=str(interpreter),
             )
+        newest = max(python_versions, key=lambda version: tuple(map(int, version.split("."))))
         for name, source, args in (
             ("postgres:16-alpine", "postgres", {"BASE": BASE_IMAGE}),
             ("redis:7-alpine", "redis", {"BASE": BASE_IMAGE}),
-            ("mher/flower:2.0", "flower", {"PYTHON_IMAGE": python_image(max(python_versions))}),
+            ("mher/flower:2.0", "flower", {"PYTHON_IMAGE": python_image(newest)}),
         ):
             context = work / source
             context.mkdir()
