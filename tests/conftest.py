@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from cookiecutter.main import cookiecutter
 
+from tests.docker_engine import docker_engine, ensure_stand_in_images
+from tests.real_stack import TIMINGS, VISIBILITY_TIMEOUT, ComposeStack, record, stack_up
 from tests.stack import free_port, wait_for
-from tests.tools import uv_executable
-
-if TYPE_CHECKING:
-    from tests.stack import Stack
+from tests.tools import bearer_token, uv_executable
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 Bake = Callable[..., Path]
+
+
+class StackEndpoints(Protocol):
+    """What the HTTP fixtures need from a stack, simulated (tests.stack) or in containers
+    (tests.real_stack)."""
+
+    project: Path
+
+    def url(self, service: str) -> str: ...
+
+    def variables(self) -> dict[str, str]: ...
 
 
 # Jinja left in a generated file; `${{ ... }}` is GitHub Actions' own expression syntax.
@@ -103,15 +115,22 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def api(stack: Stack) -> Iterator[httpx.Client]:
+def api_headers(stack: StackEndpoints) -> dict[str, str]:
+    """Headers every request to the stack's API carries: the one place its credentials go,
+    a writer's token from the project's own ``make token``."""
+    return {"Authorization": f"Bearer {bearer_token(stack.project)}"}
+
+
+@pytest.fixture
+def api(stack: StackEndpoints, api_headers: dict[str, str]) -> Iterator[httpx.Client]:
     """An authenticated client on the ``stack`` fixture's API (each stack test module
     defines ``stack``)."""
-    with stack.api_client() as client:
+    with httpx.Client(base_url=stack.url("api"), headers=api_headers, timeout=10) as client:
         yield client
 
 
 @pytest.fixture
-def flower(stack: Stack) -> Iterator[httpx.Client]:
+def flower(stack: StackEndpoints) -> Iterator[httpx.Client]:
     """An HTTP client on the stack's Flower, logged in with the project's .env credentials."""
     user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
     with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
@@ -171,3 +190,37 @@ def served(default_project: Path, tmp_path: Path) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def container_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A Docker engine with the stand-in images the generated files name; skips, saying why,
+    where none can be had."""
+    with docker_engine(tmp_path_factory.mktemp("engine")):
+        started = time.monotonic()
+        default_python = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+        ensure_stand_in_images({default_python})
+        record("stand-in images (built, or found current)", time.monotonic() - started)
+        yield
+
+
+@pytest.fixture(scope="session")
+def default_compose_stack(
+    container_engine: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeStack]:
+    """The default bake's stack brought up in containers by its own ``make up``."""
+    project = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path_factory.mktemp("up")))
+    )
+    with stack_up(
+        project, "default bake", CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT)
+    ) as stack:
+        yield stack
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The durations measured on the real containers, for the record."""
+    if TIMINGS:
+        terminalreporter.section("real-container timings")
+        for what, seconds in TIMINGS:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {what}")

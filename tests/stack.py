@@ -28,7 +28,7 @@ import pytest
 import redis
 
 from tests.compose import Service, load_services, read_env_file
-from tests.tools import uv_executable
+from tests.tools import bearer_token
 
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -244,24 +244,10 @@ class Stack:
         """A client on the stack's Redis, with the password from the project's .env."""
         return redis.Redis(port=self.redis_port, password=self.variables()["REDIS_PASSWORD"])
 
-    @cached_property
-    def token(self) -> str:
-        """A bearer token with both roles, from the project's own ``make token``."""
-        made = subprocess.run(
-            ["make", "-s", "-C", str(self.project), "token", f"UV={uv_executable()}"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert made.returncode == 0, made.stderr
-        return made.stdout.strip()
-
     def api_client(self) -> httpx.Client:
         """An HTTP client on the stack's API, authenticated as a writer."""
-        return httpx.Client(
-            base_url=self.url("api"), headers={"Authorization": f"Bearer {self.token}"}, timeout=10
-        )
+        headers = {"Authorization": f"Bearer {bearer_token(self.project)}"}
+        return httpx.Client(base_url=self.url("api"), headers=headers, timeout=10)
 
     def url(self, service: str) -> str:
         (_, container_port), *_ = self.services[service].ports

@@ -14,13 +14,12 @@ import httpx
 import pytest
 import redis
 
+from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
 from tests.stack import Stack, running_stack, wait_for
 
 # The generated model's category column (product/model.py).
 CATEGORY_LENGTH = 120
 
-EMAIL = {"recipientEmail": "buyer@example.com"}
-JOB_TIMEOUT = 30.0
 # The stack's worker serves callbacks (default) and notifications; erp stays unconsumed.
 WORKER_QUEUES = "default,notifications"
 
@@ -31,40 +30,11 @@ def stack(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield running
 
 
-def new_product(api: httpx.Client, **fields: Any) -> int:
-    body = {
-        "sku": f"SKU-{time.monotonic_ns()}",
-        "name": "Kettle",
-        "category": "kitchen",
-        "priceCents": 2599,
-        "stock": 0,
-    }
-    response = api.post("/products/", json=body | fields)
-    assert response.status_code == 201, response.text
-    product_id: int = response.json()["id"]
-    return product_id
-
-
-def category_becomes(api: httpx.Client, product_id: int, expected: str) -> None:
-    wait_for(
-        lambda: api.get(f"/products/{product_id}").json()["category"] == expected,
-        f"product {product_id} to be tagged {expected!r}",
-        timeout=JOB_TIMEOUT,
-    )
-
-
 def queued_messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     """Messages waiting in a Redis queue, priority sub-queues included."""
     broker = stack.broker()
     keys = [key for key in broker.keys(f"{queue}*") if key.decode().split("\x06\x16")[0] == queue]
     return [json.loads(raw) for key in keys for raw in broker.lrange(key, 0, -1)]
-
-
-def flower_tasks(flower: httpx.Client, task_name: str) -> dict[str, Any]:
-    response = flower.get("/api/tasks", params={"taskname": task_name})
-    assert response.status_code == 200, response.text
-    tasks: dict[str, Any] = response.json()
-    return tasks
 
 
 def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(

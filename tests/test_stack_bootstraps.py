@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.conftest import bake_installed
+from tests.flows import EMAIL, category_becomes, new_product
 from tests.stack import running_stack
-from tests.test_stack import EMAIL, category_becomes, new_product
 
 
 @pytest.fixture(scope="module", params=["manifest", "explicit"])

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.conftest import bake_installed
+from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
 from tests.stack import Stack, running_stack, wait_for
-from tests.test_stack import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
 
 
 @pytest.fixture(scope="module")

@@ -69,3 +69,23 @@ def test_worker_acks_late_and_gives_up_on_a_dead_broker_quickly(discovery_mode: 
     assert celery_app.conf.task_reject_on_worker_lost is True
     assert celery_app.conf.worker_prefetch_multiplier == 1
     assert celery_app.conf.task_publish_retry_policy["max_retries"] == 1
+
+
+def test_worker_takes_its_visibility_timeout_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "45")
+
+    celery_app = create_worker()
+
+    assert celery_app.conf.broker_transport_options["visibility_timeout"] == 45
+
+
+def test_worker_visibility_timeout_defaults_to_ten_minutes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CELERY_VISIBILITY_TIMEOUT", raising=False)
+
+    celery_app = create_worker()
+
+    assert celery_app.conf.broker_transport_options["visibility_timeout"] == 600

@@ -43,21 +43,31 @@ FAIL_FAST_RETRY_POLICY = {
     "interval_max": 0.1,
 }
 
-# Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so they
-# are set in code on the API's and the worker's Celery app alike.
-CELERY_OPERATIONAL_SETTINGS: dict[str, Any] = {
-    # Acknowledge a job once it has run, not when it is received: a worker killed mid-job
-    # leaves the message to be redelivered to another worker.
-    "task_acks_late": True,
-    "task_reject_on_worker_lost": True,
-    # Redis redelivers an unacknowledged message after this many seconds; it must exceed
-    # the longest job plus its countdown (30 s timeout, 5 s countdown here).
-    "broker_transport_options": {"visibility_timeout": 600},
-    "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
-    "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
-    "redis_socket_connect_timeout": 1,
-    "broker_connection_retry_on_startup": True,
-}
+# Redis gives a message held by a worker that died back to the queue after this many
+# seconds. It must exceed the longest job's soft time limit plus its countdown (30 s and
+# 5 s here), or a slow job is run twice; shorter means a crashed worker's jobs wait less.
+DEFAULT_VISIBILITY_TIMEOUT = 600
+
+
+def visibility_timeout() -> int:
+    """``CELERY_VISIBILITY_TIMEOUT`` (seconds), else the default: set per deployment."""
+    return int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT))
+
+
+def celery_operational_settings() -> dict[str, Any]:
+    """Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so
+    they are set in code on the API's and the worker's Celery app alike."""
+    return {
+        # Acknowledge a job once it has run, not when it is received: a worker killed
+        # mid-job leaves the message to be redelivered to another worker.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "broker_transport_options": {"visibility_timeout": visibility_timeout()},
+        "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
+        "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
+        "redis_socket_connect_timeout": 1,
+        "broker_connection_retry_on_startup": True,
+    }
 
 
 # Logged once at the start of an API without Celery, so the mode is stated, not guessed.
@@ -122,7 +132,7 @@ def create_api() -> FastAPI:
     serve_docs_offline(app)
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
-        celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
+        celery_app.conf.update(celery_operational_settings())
     else:
         logger.info(EMBEDDED_JOBS_NOTICE)
     return app
@@ -139,5 +149,5 @@ def create_worker(**explicit: Any) -> Celery:
     )
     booted.append(result.celery_app)
     refuse_unstorable_values(result.container)
-    result.celery_app.conf.update(CELERY_OPERATIONAL_SETTINGS)
+    result.celery_app.conf.update(celery_operational_settings())
     return result.celery_app

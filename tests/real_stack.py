@@ -1,0 +1,174 @@
+"""A baked project's compose stack in real containers, driven through the project's own
+Makefile (``make up``, ``make ps``, ``make logs``, ``make down``).
+
+Each stack gets a private compose project name, its own image tag and free host ports,
+all written into the project's ``.env`` (the variables a user moves them with), so it runs
+beside this machine's PostgreSQL and Redis and beside other runs. It is taken down with its
+volumes, and its image untagged, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.compose import read_env_file
+from tests.stack import free_port, wait_for
+
+# .env variable and container port of each published port, as in docker-compose.yml.
+PUBLISHED = {
+    "api": ("API_PORT", 8000),
+    "flower": ("FLOWER_PORT", 5555),
+    "postgres": ("POSTGRES_PORT", 5432),
+    "redis": ("REDIS_PORT", 6379),
+}
+HEALTHY_TIMEOUT = 240.0
+# Seconds before Redis hands a dead worker's unacknowledged jobs out again, for the test
+# stacks: the generated rule (longer than the longest soft time limit plus its countdown,
+# 30 s + 5 s) kept, but well under the 600 s default so a crash test can wait it out.
+VISIBILITY_TIMEOUT = 40
+# Measured durations, printed in the session's closing summary (see conftest).
+TIMINGS: list[tuple[str, float]] = []
+
+
+def record(what: str, seconds: float) -> None:
+    TIMINGS.append((what, seconds))
+
+
+def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class ComposeStack:
+    """One running compose project, addressed the way its user addresses it."""
+
+    project: Path
+    name: str
+
+    def variables(self) -> dict[str, str]:
+        return read_env_file(self.project / ".env")
+
+    def url(self, service: str) -> str:
+        variable, _ = PUBLISHED[service]
+        return f"http://127.0.0.1:{self.variables()[variable]}"
+
+    def make(self, *targets: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """The project's own Makefile (its stack targets need no virtualenv)."""
+        return subprocess.run(
+            ["make", "--no-print-directory", "-C", str(self.project), *targets],
+            capture_output=True,
+            text=True,
+            # A wide terminal: docker-compose 1.29 wraps its tables at the terminal's width.
+            env=os.environ | {"COLUMNS": "250"},
+            timeout=timeout,
+            check=False,
+        )
+
+    def services(self) -> list[str]:
+        result = subprocess.run(
+            ["docker-compose", "config", "--services"],
+            cwd=self.project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.split()
+
+    def long_running(self) -> list[str]:
+        """Every service but the one-shot migrate."""
+        return [service for service in self.services() if service != "migrate"]
+
+    def container(self, service: str) -> str:
+        listed = docker(
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={self.name}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ).stdout.split()
+        assert len(listed) == 1, f"{service}: expected one container, found {listed}"
+        return listed[0]
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        result = docker("inspect", self.container(service))
+        assert result.returncode == 0, result.stderr
+        document: dict[str, Any] = json.loads(result.stdout)[0]
+        return document
+
+    def health(self, service: str) -> str:
+        state = self.inspect(service)["State"]
+        return str(state.get("Health", {}).get("Status", state["Status"]))
+
+    def all_healthy(self) -> bool:
+        return all(self.health(service) == "healthy" for service in self.long_running())
+
+    def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
+        return docker("exec", self.container(service), *command)
+
+    def logs(self, service: str) -> str:
+        result = docker("logs", self.container(service))
+        return result.stdout + result.stderr
+
+    def project_containers(self) -> list[str]:
+        return docker(
+            "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={self.name}"
+        ).stdout.split()
+
+    def project_volumes(self) -> list[str]:
+        return docker(
+            "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}"
+        ).stdout.split()
+
+
+def isolate(project: Path, **settings: str) -> ComposeStack:
+    """Give the project a private compose name, image tag and free host ports in .env."""
+    name = f"loomtest{secrets.token_hex(4)}"
+    values = (
+        {"COMPOSE_PROJECT_NAME": name, "IMAGE_TAG": name}
+        | {variable: str(free_port()) for variable, _ in PUBLISHED.values()}
+        | settings
+    )
+    with (project / ".env").open("a") as env:
+        env.write("".join(f"{key}={value}\n" for key, value in values.items()))
+    return ComposeStack(project, name)
+
+
+def take_down(stack: ComposeStack) -> None:
+    """The project's own ``make down`` with its volumes, then its image untagged (its layers
+    stay as the next run's build cache)."""
+    stack.make("down", "ARGS=-v", timeout=300)
+    slug = stack.project.name
+    docker("rmi", "--no-prune", f"{slug}:{stack.name}")
+
+
+@contextmanager
+def stack_up(project: Path, label: str, **settings: str) -> Iterator[ComposeStack]:
+    """``make up`` on the baked ``project``, then wait until every service is healthy."""
+    stack = isolate(project, **settings)
+    try:
+        started = time.monotonic()
+        up = stack.make("up")
+        record(f"{label}: make up returned", time.monotonic() - started)
+        if up.returncode != 0:
+            pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
+        wait_for(stack.all_healthy, "every service to be healthy", timeout=HEALTHY_TIMEOUT)
+        record(f"{label}: make up to every service healthy", time.monotonic() - started)
+        yield stack
+    finally:
+        take_down(stack)

@@ -1,0 +1,101 @@
+"""Another combination in real containers: one worker per queue, no Flower, the manifest
+bootstrap. `make up`, the job flow over HTTP, then `make down`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests.conftest import TEMPLATE
+from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, new_product
+from tests.real_stack import ComposeStack, stack_up
+from tests.stack import wait_for
+from tests.tools import bearer_token
+
+ANSWERS = {"worker_per_queue": "yes", "use_flower": "no", "worker_bootstrap": "manifest"}
+QUEUES = ["analytics", "default", "erp", "notifications"]
+
+
+@pytest.fixture(scope="module")
+def stack(
+    container_engine: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeStack]:
+    output = tmp_path_factory.mktemp("per-queue-up")
+    project = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=ANSWERS)
+    )
+    with stack_up(project, "per-queue workers, no Flower, manifest bootstrap") as running:
+        yield running
+
+
+def test_stack_runs_one_healthy_worker_per_queue_and_no_flower(stack: ComposeStack) -> None:
+    assert sorted(stack.long_running()) == sorted(
+        ["api", "postgres", "redis", *(f"worker-{queue}" for queue in QUEUES)]
+    )
+    assert stack.all_healthy()
+
+
+def test_restock_email_runs_and_its_callback_tags_the_product(api: httpx.Client) -> None:
+    product_id = new_product(api)
+
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    assert accepted.status_code == 202
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+
+def test_forced_failure_ends_in_the_failure_callback_tag(api: httpx.Client) -> None:
+    product_id = new_product(api)
+
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True})
+
+    category_becomes(api, product_id, "kitchen-restock-failed")
+
+
+def test_summary_is_computed_in_the_api_process(api: httpx.Client) -> None:
+    product_id = new_product(api, name="Lamp")
+
+    response = api.get(f"/products/{product_id}/jobs/summary")
+
+    assert response.status_code == 200
+    assert response.json()["summary"].startswith("Lamp (")
+
+
+def test_erp_sync_is_run_by_the_erp_worker(stack: ComposeStack, api: httpx.Client) -> None:
+    product_id = new_product(api)
+
+    accepted = api.post("/products/jobs/sync-erp", json={"productIds": [product_id]})
+
+    (job_id,) = accepted.json()["jobIds"]
+    done = f"Task loom.job.SyncProductToErpJob[{job_id}] succeeded"
+    wait_for(lambda: done in stack.logs("worker-erp"), "the erp worker to run it", JOB_TIMEOUT)
+    assert all(done not in stack.logs(f"worker-{queue}") for queue in QUEUES if queue != "erp")
+
+
+def test_smoke_flow_of_the_generated_ci_passes_without_flower(stack: ComposeStack) -> None:
+    smoke = subprocess.run(
+        ["python3", "deploy/smoke.py", "--api", stack.url("api")],
+        cwd=stack.project,
+        env=os.environ | {"API_TOKEN": bearer_token(stack.project)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+
+
+# Last in this module: the fixture's own teardown runs `make down` again, harmlessly.
+def test_make_down_removes_the_containers_and_the_volumes(stack: ComposeStack) -> None:
+    down = stack.make("down", "ARGS=-v", timeout=300)
+
+    assert down.returncode == 0, down.stderr
+    assert stack.project_containers() == []
+    assert stack.project_volumes() == []
