@@ -63,6 +63,8 @@ COMPONENT = "app.kubernetes.io/component"
 # Kept by the first `kubectl apply -l '!rollout'` of a release (README), applied once the
 # migrations Job has finished.
 AFTER_MIGRATIONS = {"rollout": "after-migrations"}
+# SQLAlchemy's default pool (5) plus overflow (10): what one API process may open.
+API_POOL_CONNECTIONS = 15
 # Rules of the worker's grace period (the comment above it in base/workers.yaml).
 EXIT_MARGIN_SECONDS = 5
 
@@ -516,3 +518,35 @@ def test_keda_schema_rejects_a_broken_scaled_object(
     errors = keda_errors(scaled_object)
 
     assert any(reported in error for error in errors), errors
+
+
+def test_readme_states_the_numbers_the_manifests_use(manifests: Manifests) -> None:
+    readme = " ".join((manifests.project / "README.md").read_text().split())
+    api = manifests.named("HorizontalPodAutoscaler", "api")["spec"]
+    (scaled, *_) = [obj["spec"] for obj in manifests.of_kind("ScaledObject")]
+    (worker, *_) = manifests.workers()
+    pod = worker["spec"]["template"]["spec"]
+    (concurrency,) = [
+        e["value"] for e in pod["containers"][0]["env"] if e["name"] == "WORKER_CONCURRENCY"
+    ]
+
+    workers = len(manifests.workers())
+    connections = API_POOL_CONNECTIONS * api["maxReplicas"]
+    connections += int(concurrency) * scaled["maxReplicaCount"] * workers
+    budget = (
+        f"{API_POOL_CONNECTIONS} x {api['maxReplicas']} + {concurrency} x "
+        f"{scaled['maxReplicaCount']} x {workers} = {connections}"
+    )
+
+    for statement in (
+        f"{api['minReplicas']} to {api['maxReplicas']}, autoscaled",
+        f"CPU ({api['metrics'][0]['resource']['target']['averageUtilization']} %",
+        f"`ceil(longest list / {scaled['triggers'][0]['metadata']['listLength']})`",
+        f"at least {scaled['minReplicaCount']} and at most {scaled['maxReplicaCount']}",
+        f"every {scaled['pollingInterval']} s",
+        f"after {scaled['cooldownPeriod'] // 60} quiet minutes",
+        f"`terminationGracePeriodSeconds` ({pod['terminationGracePeriodSeconds']} s",
+        f"`WORKER_CONCURRENCY` ({concurrency})",
+        budget,
+    ):
+        assert statement in readme
