@@ -214,6 +214,8 @@ def test_every_process_of_the_stack_has_its_manifest(manifests: Manifests) -> No
     answers = manifests.answers()
     flower = {"flower"} if answers["use_flower"] == "yes" else set()
 
+    flower_file = manifests.project / "deploy" / "kubernetes" / "base" / "flower.yaml"
+    assert flower_file.exists() == bool(flower)
     deployments = {d["metadata"]["name"] for d in manifests.of_kind("Deployment")}
     assert deployments == {"api", *expected_workers(answers), *flower}
     assert [job["metadata"]["name"] for job in manifests.of_kind("Job")] == ["migrate"]
