@@ -23,6 +23,7 @@ ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 REMOVED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
     ("ci", "none"): (".github",),
     ("open_source_license", "none"): ("LICENSE",),
+    ("use_flower", "no"): ("deploy/kubernetes/base/flower.yaml",),
 }
 
 

@@ -219,7 +219,7 @@ def parse(path: Path) -> None:
     if path.suffix == ".py":
         ast.parse(text, filename=str(path))
     elif path.suffix in {".yaml", ".yml"}:
-        yaml.safe_load(text)
+        list(yaml.safe_load_all(text))  # Kubernetes manifests hold several documents
     elif path.suffix == ".toml" or path.name == "uv.lock":
         tomllib.loads(text)
     elif path.suffix == ".json":
