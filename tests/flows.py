@@ -41,3 +41,54 @@ def flower_tasks(flower: httpx.Client, task_name: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     tasks: dict[str, Any] = response.json()
     return tasks
+
+
+def restock_email_tags_the_product(api: httpx.Client) -> None:
+    """Dispatch the restock e-mail; the worker runs it and its callback tags the product."""
+    product_id = new_product(api)
+
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    assert accepted.status_code == 202
+    assert accepted.json()["queue"] == "notifications"
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+
+def forced_failure_is_retried_then_tagged(api: httpx.Client, flower: httpx.Client) -> None:
+    """A failing restock e-mail is tried 1 + retries times, then the failure callback tags."""
+    product_id = new_product(api)
+
+    accepted = api.post(
+        f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True}
+    )
+
+    category_becomes(api, product_id, "kitchen-restock-failed")
+    job_id = accepted.json()["jobId"]
+    wait_for(
+        lambda: (
+            flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state")
+            == "FAILURE"
+        ),
+        "Flower to record the job's failure",
+        timeout=JOB_TIMEOUT,
+    )
+    # __retries__ = 2 in jobs.yaml: one attempt, then two retries.
+    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")[job_id]["retries"] == 2
+
+
+def flower_lists_the_job_and_its_callback(api: httpx.Client, flower: httpx.Client) -> None:
+    """Flower (its worker runs with -E) shows the restock e-mail job and its callback task."""
+    product_id = new_product(api)
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+    wait_for(
+        lambda: bool(flower_tasks(flower, "loom.callback.RestockEmailSuccessCallback")),
+        "Flower to list the success callback",
+        timeout=JOB_TIMEOUT,
+    )
+    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")
+
+
+def flower_refuses_anonymous_requests(flower_url: str) -> None:
+    assert httpx.get(f"{flower_url}/api/workers", timeout=10).status_code == 401

@@ -15,7 +15,15 @@ import httpx
 import pytest
 import redis
 
-from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
+from tests.flows import (
+    JOB_TIMEOUT,
+    flower_lists_the_job_and_its_callback,
+    flower_refuses_anonymous_requests,
+    flower_tasks,
+    forced_failure_is_retried_then_tagged,
+    new_product,
+    restock_email_tags_the_product,
+)
 from tests.real_stack import ComposeStack
 from tests.stack import wait_for
 from tests.tools import bearer_token
@@ -90,36 +98,13 @@ def test_image_holds_exactly_the_versions_of_the_lock_file(stack: ComposeStack) 
 def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(
     api: httpx.Client,
 ) -> None:
-    product_id = new_product(api)
-
-    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
-
-    assert accepted.status_code == 202
-    assert accepted.json()["queue"] == "notifications"
-    category_becomes(api, product_id, "kitchen-restock-notified")
+    restock_email_tags_the_product(api)
 
 
 def test_forced_failure_is_retried_then_the_failure_callback_tags_the_product(
     api: httpx.Client, flower: httpx.Client
 ) -> None:
-    product_id = new_product(api)
-
-    accepted = api.post(
-        f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True}
-    )
-
-    category_becomes(api, product_id, "kitchen-restock-failed")
-    job_id = accepted.json()["jobId"]
-    wait_for(
-        lambda: (
-            flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state")
-            == "FAILURE"
-        ),
-        "Flower to record the job's failure",
-        timeout=JOB_TIMEOUT,
-    )
-    # __retries__ = 2 in jobs.yaml: one attempt, then two retries.
-    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")[job_id]["retries"] == 2
+    forced_failure_is_retried_then_tagged(api, flower)
 
 
 def test_summary_is_computed_in_the_api_process(api: httpx.Client, flower: httpx.Client) -> None:
@@ -156,20 +141,11 @@ def test_erp_sync_runs_on_the_worker_after_its_countdown(
 
 
 def test_flower_refuses_requests_without_credentials(stack: ComposeStack) -> None:
-    assert httpx.get(f"{stack.url('flower')}/api/workers", timeout=10).status_code == 401
+    flower_refuses_anonymous_requests(stack.url("flower"))
 
 
 def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: httpx.Client) -> None:
-    product_id = new_product(api)
-    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
-    category_becomes(api, product_id, "kitchen-restock-notified")
-
-    wait_for(
-        lambda: bool(flower_tasks(flower, "loom.callback.RestockEmailSuccessCallback")),
-        "Flower to list the success callback",
-        timeout=JOB_TIMEOUT,
-    )
-    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")
+    flower_lists_the_job_and_its_callback(api, flower)
 
 
 def test_smoke_flow_of_the_generated_ci_passes_against_the_stack(stack: ComposeStack) -> None:

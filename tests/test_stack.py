@@ -14,7 +14,17 @@ import httpx
 import pytest
 import redis
 
-from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
+from tests.flows import (
+    EMAIL,
+    JOB_TIMEOUT,
+    category_becomes,
+    flower_lists_the_job_and_its_callback,
+    flower_refuses_anonymous_requests,
+    flower_tasks,
+    forced_failure_is_retried_then_tagged,
+    new_product,
+    restock_email_tags_the_product,
+)
 from tests.stack import Stack, running_stack, wait_for
 
 # The generated model's category column (product/model.py).
@@ -40,37 +50,13 @@ def queued_messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
 def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(
     api: httpx.Client,
 ) -> None:
-    product_id = new_product(api)
-
-    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
-
-    assert accepted.status_code == 202
-    assert accepted.json()["queue"] == "notifications"
-    category_becomes(api, product_id, "kitchen-restock-notified")
+    restock_email_tags_the_product(api)
 
 
 def test_forced_failure_is_tried_one_plus_retries_times_then_the_failure_callback_tags(
     api: httpx.Client, flower: httpx.Client
 ) -> None:
-    product_id = new_product(api)
-
-    accepted = api.post(
-        f"/products/{product_id}/jobs/restock-email", json=EMAIL | {"forceFail": True}
-    )
-
-    category_becomes(api, product_id, "kitchen-restock-failed")
-    job_id = accepted.json()["jobId"]
-    wait_for(
-        lambda: (
-            flower_tasks(flower, "loom.job.SendRestockEmailJob").get(job_id, {}).get("state")
-            == "FAILURE"
-        ),
-        "Flower to record the job's failure",
-        timeout=JOB_TIMEOUT,
-    )
-    task = flower_tasks(flower, "loom.job.SendRestockEmailJob")[job_id]
-    # __retries__ = 2 in jobs.yaml: one attempt, then two retries.
-    assert task["retries"] == 2
+    forced_failure_is_retried_then_tagged(api, flower)
 
 
 def test_erp_sync_lands_on_the_erp_queue_with_the_yaml_countdown_and_priority(
@@ -128,20 +114,11 @@ def test_use_case_that_fails_after_dispatching_sends_nothing(
 
 
 def test_flower_refuses_requests_without_credentials(stack: Stack) -> None:
-    assert httpx.get(f"{stack.url('flower')}/api/workers", timeout=10).status_code == 401
+    flower_refuses_anonymous_requests(stack.url("flower"))
 
 
 def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: httpx.Client) -> None:
-    product_id = new_product(api)
-    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
-    category_becomes(api, product_id, "kitchen-restock-notified")
-
-    wait_for(
-        lambda: bool(flower_tasks(flower, "loom.callback.RestockEmailSuccessCallback")),
-        "Flower to list the success callback",
-        timeout=JOB_TIMEOUT,
-    )
-    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")
+    flower_lists_the_job_and_its_callback(api, flower)
 
 
 def test_migrations_match_the_models(stack: Stack) -> None:
