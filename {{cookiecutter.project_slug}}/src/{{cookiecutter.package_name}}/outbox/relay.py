@@ -25,7 +25,7 @@ from typing import Any
 from celery import Celery
 from loom.core.backend.sqlalchemy import compile_model
 from loom.core.repository.sqlalchemy.session_manager import SessionManager
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from {{ cookiecutter.package_name }}.outbox.model import OutboxEntry
 from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
@@ -34,9 +34,12 @@ logger = logging.getLogger(__name__)
 
 # Rows per relay transaction: bounds how long a pass holds its row locks.
 BATCH = 100
-# Publishes right after a commit that may hold a row lock and a pooled connection at
-# once; more would wait in the single publishing thread while holding connections.
-FAST_PATH_CONCURRENCY = 2
+# The relay leaves rows younger than this (seconds) to the publish right after their
+# commit, which takes milliseconds with the broker up and gives up within about two
+# seconds with it down. That publish then needs no lock, so the job reaches the broker
+# one database round trip sooner; a publish slower than this can be repeated by the
+# relay, which idempotent jobs absorb.
+FAST_PATH_GRACE = 3.0
 PRUNE_EVERY = 60.0  # seconds
 SHUTDOWN_GRACE = 5.0  # seconds the publishes in flight get at shutdown
 
@@ -49,6 +52,10 @@ class Publication:
     task_name: str
     queue: str
     message: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Any) -> Publication:
+        return cls(row.id, row.task_name, row.queue, row.message)
 
 
 def publish(celery_app: Celery, publication: Publication) -> None:
@@ -87,7 +94,6 @@ class OutboxRelay:
         self._sessions = sessions
         self._settings = settings
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
-        self._fast_paths = asyncio.Semaphore(FAST_PATH_CONCURRENCY)
         self._background: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         # While the broker is known to be down, commits skip their own attempt: the
@@ -95,49 +101,59 @@ class OutboxRelay:
         self._skip_fast_path_until = 0.0
         self._next_prune = 0.0
 
-    def publish_soon(self, job_id: str) -> None:
-        """After a commit: publish ``job_id`` in the background; the request does not wait."""
+    def publish_soon(self, publication: Publication) -> None:
+        """After a commit: publish in the background; the request does not wait."""
         if monotonic() < self._skip_fast_path_until:
             return
-        task = asyncio.get_running_loop().create_task(self._publish_committed(job_id))
+        task = asyncio.get_running_loop().create_task(self._publish_committed(publication))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _publish_committed(self, job_id: str) -> None:
-        async with self._fast_paths:
-            try:
-                await self._publish_batch(self.table.id == job_id)
-            except Exception as exc:  # left pending: the relay's next pass retries it
-                self._skip_fast_path_until = monotonic() + self._settings.relay_max_backoff
-                logger.warning("outbox: job %s left for the relay: %s", job_id, _first_line(exc))
+    async def _publish_committed(self, publication: Publication) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._publisher, publish, self._celery_app, publication)
+        except Exception as exc:  # left pending: the relay's next pass retries it
+            self._skip_fast_path_until = monotonic() + self._settings.relay_max_backoff
+            logger.warning(
+                "outbox: job %s left for the relay: %s", publication.job_id, _first_line(exc)
+            )
+            return
+        table = self.table
+        mark = (
+            update(table)
+            .where(table.id == publication.job_id, table.sent_at.is_(None))
+            .values(sent_at=datetime.now(UTC))
+        )
+        async with self._sessions.session() as session, session.begin():
+            await session.execute(mark)
 
     async def publish_pending(self) -> int:
         """Publish every pending row, oldest first; the number published."""
         published = 0
         while True:
-            count = await self._publish_batch(None)
+            count = await self._publish_batch()
             published += count
             if count < BATCH:
                 return published
 
-    async def _publish_batch(self, only: ColumnElement[bool] | None) -> int:
+    async def _publish_batch(self) -> int:
         table = self.table
+        settled = datetime.now(UTC) - timedelta(seconds=FAST_PATH_GRACE)
         query = (
             select(table)
-            .where(table.sent_at.is_(None))
+            .where(table.sent_at.is_(None), table.created_at < settled)
             .order_by(table.created_at)
             .limit(BATCH)
-            # Another relay (or this one's post-commit publish) holding a row skips it.
+            # Rows another relay holds are skipped: each row is published by one relay.
             .with_for_update(skip_locked=True)
         )
-        if only is not None:
-            query = query.where(only)
         loop = asyncio.get_running_loop()
         failure: Exception | None = None
         published = 0
         async with self._sessions.session() as session, session.begin():
             for row in (await session.scalars(query)).all():
-                publication = Publication(row.id, row.task_name, row.queue, row.message)
+                publication = Publication.of(row)
                 try:
                     await loop.run_in_executor(
                         self._publisher, publish, self._celery_app, publication
@@ -155,7 +171,7 @@ class OutboxRelay:
         """The recorded message of ``job_id``, sent or not (for operators replaying one)."""
         async with self._sessions.session() as session:
             row = await session.get(self.table, job_id)
-        return None if row is None else Publication(row.id, row.task_name, row.queue, row.message)
+        return None if row is None else Publication.of(row)
 
     async def prune(self) -> int:
         """Delete rows sent longer ago than the retention; the number deleted."""

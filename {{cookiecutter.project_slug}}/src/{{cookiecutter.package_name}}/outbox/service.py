@@ -29,7 +29,7 @@ from loom.core.job.handle import JobGroup, JobHandle
 from loom.core.job.job import Job
 from loom.core.repository.sqlalchemy.transactional import get_active_session
 
-from {{ cookiecutter.package_name }}.outbox.relay import OutboxRelay
+from {{ cookiecutter.package_name }}.outbox.relay import OutboxRelay, Publication
 
 ResultT = TypeVar("ResultT")
 
@@ -124,16 +124,19 @@ class OutboxJobService:
             # the call as loom does, with no outbox to fall back on.
             add_pending_dispatch(pending)
             return handle
+        publication = Publication(
+            pending.task_id, pending.task_name, pending.queue, outbox_message(pending)
+        )
         session.add(
             self._relay.table(
-                id=pending.task_id,
-                task_name=pending.task_name,
-                queue=pending.queue,
-                message=outbox_message(pending),
+                id=publication.job_id,
+                task_name=publication.task_name,
+                queue=publication.queue,
+                message=publication.message,
                 created_at=datetime.now(UTC),
             )
         )
-        add_pending_dispatch(partial(self._relay.publish_soon, pending.task_id))
+        add_pending_dispatch(partial(self._relay.publish_soon, publication))
         return handle
 
     def dispatch_parallel(
