@@ -151,6 +151,19 @@ def test_migrations_match_the_models(stack: Stack) -> None:
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
 
 
+def test_health_answers_anonymously_with_the_outbox_backlog(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+    health = httpx.get(f"{stack.url('api')}/health", timeout=10)
+
+    assert health.status_code == 200
+    assert health.json()["outbox"] == {"pending": 0, "oldestPendingSeconds": 0.0}
+
+
 def test_anonymous_caller_cannot_write(stack: Stack) -> None:
     response = httpx.post(f"{stack.url('api')}/products/", json={"sku": "X"}, timeout=10)
 
