@@ -60,19 +60,24 @@ def _jobs(base: type[Job[Any]] = Job) -> list[type[Job[Any]]]:
     return [job for sub in base.__subclasses__() for job in (sub, *_jobs(sub))]
 
 
+def longest_hold() -> tuple[str, int, int]:
+    """The job a worker may hold longest, as (name, soft time limit, countdown) in seconds;
+    jobs without a time limit cannot be bounded and are left out."""
+    holds = [
+        (job.__name__, job.__timeout__ or 0, job.__countdown__ or 0)
+        for job in _jobs()
+        if job.__timeout__
+    ]
+    return max(holds, key=lambda hold: hold[1] + hold[2], default=("no job", 0, 0))
+
+
 def visibility_timeout() -> int:
     """``CELERY_VISIBILITY_TIMEOUT`` (seconds), else the default: set per deployment.
 
     Call it once the job classes carry their ``jobs:`` YAML, so the rule sees it.
     """
     raw = os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(DEFAULT_VISIBILITY_TIMEOUT))
-    # How long a worker may hold each job's message: countdown, then up to its time limit.
-    holds = {job.__name__: (job.__timeout__, job.__countdown__ or 0) for job in _jobs()}
-    slowest, (limit, countdown) = max(
-        ((name, (limit, countdown)) for name, (limit, countdown) in holds.items() if limit),
-        key=lambda item: item[1][0] + item[1][1],
-        default=("no job", (0, 0)),
-    )
+    slowest, limit, countdown = longest_hold()
     rule = (
         "must be whole seconds longer than the longest job's soft time limit plus its "
         f"countdown ({slowest}: {limit} s + {countdown} s)"

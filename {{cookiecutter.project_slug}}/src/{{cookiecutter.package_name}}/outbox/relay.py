@@ -125,8 +125,11 @@ class OutboxRelay:
             .where(table.id == publication.job_id, table.sent_at.is_(None))
             .values(sent_at=datetime.now(UTC))
         )
-        async with self._sessions.session() as session, session.begin():
-            await session.execute(mark)
+        try:
+            async with self._sessions.session() as session, session.begin():
+                await session.execute(mark)
+        except Exception as exc:  # published but unmarked: the relay publishes it again
+            logger.warning("outbox: job %s not marked sent: %s", publication.job_id, exc)
 
     async def publish_pending(self) -> int:
         """Publish every pending row, oldest first; the number published."""
