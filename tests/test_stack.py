@@ -47,6 +47,10 @@ def queued_messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     return [json.loads(raw) for key in keys for raw in broker.lrange(key, 0, -1)]
 
 
+def queued_ids(stack: Stack, queue: str) -> list[str]:
+    return [message["headers"]["id"] for message in queued_messages(stack, queue)]
+
+
 def test_restock_email_runs_on_the_worker_and_its_callback_tags_the_product(
     api: httpx.Client,
 ) -> None:
@@ -70,6 +74,8 @@ def test_erp_sync_lands_on_the_erp_queue_with_the_yaml_countdown_and_priority(
 
     assert accepted.status_code == 202
     (job_id,) = accepted.json()["jobIds"]
+    # Published right after the commit, in the background: the answer does not wait for it.
+    wait_for(lambda: job_id in queued_ids(stack, "erp"), "the job on the erp queue", 10)
     messages = {message["headers"]["id"]: message for message in queued_messages(stack, "erp")}
     assert len(messages) == before + 1
     message = messages[job_id]
@@ -105,12 +111,16 @@ def test_use_case_that_fails_after_dispatching_sends_nothing(
     api: httpx.Client, stack: Stack
 ) -> None:
     product_id = new_product(api)
-    before = queued_messages(stack, "erp")
+    before = queued_ids(stack, "erp")
 
     response = api.post("/products/jobs/sync-erp", json={"productIds": [product_id, 999_999]})
+    # A later dispatch that commits, published after anything the failed one could have sent.
+    later = api.post("/products/jobs/sync-erp", json={"productIds": [product_id]})
 
     assert response.status_code == 404
-    assert queued_messages(stack, "erp") == before
+    (later_id,) = later.json()["jobIds"]
+    wait_for(lambda: later_id in queued_ids(stack, "erp"), "the later job on the erp queue", 10)
+    assert sorted(queued_ids(stack, "erp")) == sorted([*before, later_id])
 
 
 def test_flower_refuses_requests_without_credentials(stack: Stack) -> None:
@@ -126,6 +136,19 @@ def test_migrations_match_the_models(stack: Stack) -> None:
 
     assert checked.returncode == 0, checked.stderr
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+
+def test_health_answers_anonymously_with_the_outbox_backlog(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+    category_becomes(api, product_id, "kitchen-restock-notified")
+
+    health = httpx.get(f"{stack.url('api')}/health", timeout=10)
+
+    assert health.status_code == 200
+    assert health.json()["outbox"] == {"pending": 0, "oldestPendingSeconds": 0.0}
 
 
 def test_anonymous_caller_cannot_write(stack: Stack) -> None:

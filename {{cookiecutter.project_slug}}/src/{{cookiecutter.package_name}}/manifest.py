@@ -3,6 +3,7 @@
 Keep it in step with the modules list in ``config/base.yaml``; a test boots both.
 """
 
+from {{ cookiecutter.package_name }}.outbox.model import OutboxEntry
 from {{ cookiecutter.package_name }}.product.callbacks import (
     RestockEmailFailureCallback,
     RestockEmailSuccessCallback,
@@ -13,7 +14,7 @@ from {{ cookiecutter.package_name }}.product.jobs import (
     SendRestockEmailJob,
     SyncProductToErpJob,
 )
-from {{ cookiecutter.package_name }}.product.model import Product
+from {{ cookiecutter.package_name }}.product.model import Product, RestockNotification
 from {{ cookiecutter.package_name }}.product.use_cases import (
     BuildProductSummaryUseCase,
     DispatchRestockEmailUseCase,
@@ -22,7 +23,7 @@ from {{ cookiecutter.package_name }}.product.use_cases import (
     SyncProductsToErpUseCase,
 )
 
-MODELS = [Product]
+MODELS = [Product, RestockNotification, OutboxEntry]
 USE_CASES = [
     ListLowStockProductsUseCase,
     DispatchRestockEmailUseCase,

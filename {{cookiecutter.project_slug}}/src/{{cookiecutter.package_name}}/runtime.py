@@ -1,7 +1,9 @@
 """How this service boots loom: which config files, which job runtime, which fixes.
 
 Jobs run in the API process unless the ``celery:`` section is loaded: the worker always
-loads it, the API only with ``JOB_RUNTIME=celery`` (the compose stack sets it).
+loads it, the API only with ``JOB_RUNTIME=celery`` (the compose stack sets it). With
+Celery, the API records every dispatch in the transactional outbox (``outbox/``).
+Settings that break their rule stop either process at start, in one line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from loom.celery.bootstrap import bootstrap_worker
 from loom.core.config.overrides import load_application_config
 from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
+from loom.core.job.job import Job
 from loom.rest.fastapi.auto import create_app
 
 from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
@@ -31,6 +34,8 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     refuse_unstorable_values,
     worker_job_service_module,
 )
+from {{ cookiecutter.package_name }}.outbox.install import install_outbox
+from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings, SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +49,46 @@ FAIL_FAST_RETRY_POLICY = {
 }
 
 # Redis gives a message held by a worker that died back to the queue after this many
-# seconds. It must exceed the longest job's soft time limit plus its countdown (30 s and
-# 5 s here), or a slow job is run twice; shorter means a crashed worker's jobs wait less.
+# seconds. The rule: longer than the longest job's soft time limit plus its countdown
+# (SendRestockEmailJob's 30 s here), or a slow or delayed job is handed to a second
+# worker while the first still runs it. Shorter than that is refused at start; longer
+# means a crashed worker's jobs wait longer before they run again.
 DEFAULT_VISIBILITY_TIMEOUT = 600
 
 
+def _jobs(base: type[Job[Any]] = Job) -> list[type[Job[Any]]]:
+    return [job for sub in base.__subclasses__() for job in (sub, *_jobs(sub))]
+
+
+def longest_hold() -> tuple[str, int, int]:
+    """The job a worker may hold longest, as (name, soft time limit, countdown) in seconds;
+    jobs without a time limit cannot be bounded and are left out."""
+    holds = [
+        (job.__name__, job.__timeout__ or 0, job.__countdown__ or 0)
+        for job in _jobs()
+        if job.__timeout__
+    ]
+    return max(holds, key=lambda hold: hold[1] + hold[2], default=("no job", 0, 0))
+
+
 def visibility_timeout() -> int:
-    """``CELERY_VISIBILITY_TIMEOUT`` (seconds), else the default: set per deployment."""
-    return int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT))
+    """``CELERY_VISIBILITY_TIMEOUT`` (seconds), else the default: set per deployment.
+
+    Call it once the job classes carry their ``jobs:`` YAML, so the rule sees it.
+    """
+    raw = os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(DEFAULT_VISIBILITY_TIMEOUT))
+    slowest, limit, countdown = longest_hold()
+    rule = (
+        "must be whole seconds longer than the longest job's soft time limit plus its "
+        f"countdown ({slowest}: {limit} s + {countdown} s)"
+    )
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise SettingError(f"CELERY_VISIBILITY_TIMEOUT={raw!r}: {rule}") from None
+    if seconds <= limit + countdown:
+        raise SettingError(f"CELERY_VISIBILITY_TIMEOUT={seconds}: {rule}")
+    return seconds
 
 
 def celery_operational_settings() -> dict[str, Any]:
@@ -62,7 +99,11 @@ def celery_operational_settings() -> dict[str, Any]:
         # mid-job leaves the message to be redelivered to another worker.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "broker_transport_options": {"visibility_timeout": visibility_timeout()},
+        "broker_transport_options": {
+            "visibility_timeout": visibility_timeout(),
+            # An unreachable broker fails a publish in about a second, not the OS's minutes.
+            "socket_connect_timeout": 1,
+        },
         "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
         "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
         "redis_socket_connect_timeout": 1,
@@ -118,6 +159,13 @@ def config_paths(process: Process) -> list[str]:
 
 
 def create_api() -> FastAPI:
+    try:
+        return _create_api()
+    except SettingError as exc:
+        raise SystemExit(f"ERROR: {exc}") from None
+
+
+def _create_api() -> FastAPI:
     quiet_known_warnings()
     paths = config_paths(Process.API)
     containers: list[LoomContainer] = []
@@ -133,6 +181,7 @@ def create_api() -> FastAPI:
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
         celery_app.conf.update(celery_operational_settings())
+        install_outbox(app, containers[0], celery_app, OutboxSettings.from_environment())
     else:
         logger.info(EMBEDDED_JOBS_NOTICE)
     return app
@@ -149,5 +198,8 @@ def create_worker(**explicit: Any) -> Celery:
     )
     booted.append(result.celery_app)
     refuse_unstorable_values(result.container)
-    result.celery_app.conf.update(celery_operational_settings())
+    try:
+        result.celery_app.conf.update(celery_operational_settings())
+    except SettingError as exc:
+        raise SystemExit(f"ERROR: {exc}") from None
     return result.celery_app

@@ -10,14 +10,24 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from {{ cookiecutter.package_name }}.runtime import create_api
+
 ADMIN_URL = os.environ.get("INTEGRATION_DATABASE_URL", "")
 REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "")
+
+TIMEOUT = 30.0
 
 requires_services = pytest.mark.skipif(
     not (ADMIN_URL and REDIS_URL),
@@ -48,3 +58,36 @@ def celery_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> No
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")
     monkeypatch.setenv("CELERY_RESULT_BACKEND", f"{REDIS_URL}/15")
+
+
+@pytest.fixture
+def api() -> Iterator[TestClient]:
+    """The API on PostgreSQL; starting it creates the tables."""
+    with TestClient(create_api()) as client:
+        yield client
+
+
+@pytest.fixture
+def worker(api: TestClient, tmp_path: Path) -> Iterator[Path]:
+    """A Celery worker process on every queue, stopped by its PID afterwards; its log."""
+    node = f"itest-{secrets.token_hex(3)}@localhost"
+    celery = [sys.executable, "-m", "celery"]
+    app = "{{ cookiecutter.package_name }}.worker_main:celery_app"
+    log = (tmp_path / "worker.log").open("wb")
+    queues = "--queues=default,notifications,analytics,erp"
+    process = subprocess.Popen(
+        [*celery, "-A", app, "worker", "--pool=solo", f"--hostname={node}", queues],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        ping = [*celery, "--broker", os.environ["CELERY_BROKER_URL"], "inspect", "ping", "-d", node]
+        deadline = time.monotonic() + TIMEOUT
+        while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
+            assert process.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, "the worker did not answer ping"
+        yield tmp_path / "worker.log"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.runtime import create_api
 
-from tests.integration.conftest import requires_services
+from tests.integration.conftest import TIMEOUT, requires_services
 
 EMAIL = {"recipientEmail": "buyer@example.com"}
-TIMEOUT = 30.0
 
 pytestmark = requires_services
-
-
-@pytest.fixture
-def api() -> Iterator[TestClient]:
-    """The API on PostgreSQL; starting it creates the tables."""
-    with TestClient(create_api()) as client:
-        yield client
-
-
-@pytest.fixture
-def worker(api: TestClient, tmp_path: Path) -> Iterator[None]:
-    """A Celery worker process on every queue, stopped by its PID afterwards."""
-    node = f"itest-{secrets.token_hex(3)}@localhost"
-    celery = [sys.executable, "-m", "celery"]
-    app = "{{ cookiecutter.package_name }}.worker_main:celery_app"
-    log = (tmp_path / "worker.log").open("wb")
-    queues = "--queues=default,notifications,analytics,erp"
-    process = subprocess.Popen(
-        [*celery, "-A", app, "worker", "--pool=solo", f"--hostname={node}", queues],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        ping = [*celery, "--broker", os.environ["CELERY_BROKER_URL"], "inspect", "ping", "-d", node]
-        deadline = time.monotonic() + TIMEOUT
-        while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the worker did not answer ping"
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def category_of(api: TestClient, product_id: int, expected: str) -> str:

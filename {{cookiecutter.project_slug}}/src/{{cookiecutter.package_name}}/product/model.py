@@ -7,10 +7,11 @@ instead of PostgreSQL failing the statement as a server error.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from loom.core.model import ColumnField, TimestampedModel
+from loom.core.model import BaseModel, ColumnField, TimestampedModel
 
 SKU_LENGTH = 64
 NAME_LENGTH = 150
@@ -37,3 +38,23 @@ class Product(TimestampedModel):
     category: Category = ColumnField(length=CATEGORY_LENGTH, index=True)
     price_cents: NonNegativeInt4 = ColumnField()
     stock: NonNegativeInt4 = ColumnField()
+
+
+KEY_LENGTH = 36  # a UUID
+EMAIL_LENGTH = 254
+
+
+class RestockNotification(BaseModel):
+    """A restock email that was sent, keyed by the dispatch that asked for it.
+
+    Delivery is at least once: a job can arrive twice (a worker crash, an outbox relay
+    crash between publish and mark). The job looks its key up first, so the second
+    arrival sends nothing.
+    """
+
+    __tablename__ = "restock_notifications"
+
+    key: str = ColumnField(primary_key=True, length=KEY_LENGTH)
+    product_id: int = ColumnField(index=True)
+    recipient_email: str = ColumnField(length=EMAIL_LENGTH)
+    sent_at: datetime = ColumnField()

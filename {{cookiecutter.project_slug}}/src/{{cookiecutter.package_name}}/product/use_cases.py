@@ -7,6 +7,7 @@ result; ``ApplicationInvoker.invoke`` chains one use case from another.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 import msgspec
@@ -83,6 +84,7 @@ def dispatch_restock_email(
         payload={
             "product_id": product_id,
             "recipient_email": cmd.recipient_email,
+            "notification_key": str(uuid.uuid4()),
             "force_fail": cmd.force_fail,
         },
         on_success=RestockEmailSuccessCallback,
@@ -153,6 +155,8 @@ class SyncProductsToErpCommand(Command, frozen=True, forbid_unknown_fields=True)
     # One request, one transaction: a bound keeps it short.
     product_ids: Annotated[list[ProductId], msgspec.Meta(max_length=100)]
     force_fail: bool = False
+    # Seconds each sync pretends the ERP takes (for crash tests; under its 20 s limit).
+    hold_seconds: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0
 
 
 def _at_least_one_product(product_ids: list[int]) -> str | None:
@@ -186,7 +190,7 @@ class SyncProductsToErpUseCase(UseCase[Product, ErpSyncAccepted]):
                 self._jobs.dispatch(
                     SyncProductToErpJob,
                     params={"product_id": product_id},
-                    payload={"force_fail": cmd.force_fail},
+                    payload={"force_fail": cmd.force_fail, "hold_seconds": cmd.hold_seconds},
                 )
             )
         return ErpSyncAccepted(job_ids=[h.job_id for h in handles], queue=handles[0].queue)
