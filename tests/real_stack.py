@@ -92,8 +92,9 @@ class ComposeStack:
         """Every service but the one-shot migrate."""
         return [service for service in self.services() if service != "migrate"]
 
-    def container(self, service: str) -> str:
-        listed = docker(
+    def containers(self, service: str) -> list[str]:
+        """Every container of ``service``, running or not (more than one once scaled)."""
+        return docker(
             "ps",
             "-a",
             "-q",
@@ -102,6 +103,9 @@ class ComposeStack:
             "--filter",
             f"label=com.docker.compose.service={service}",
         ).stdout.split()
+
+    def container(self, service: str) -> str:
+        listed = self.containers(service)
         assert len(listed) == 1, f"{service}: expected one container, found {listed}"
         return listed[0]
 

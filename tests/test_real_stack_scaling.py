@@ -1,0 +1,139 @@
+"""Workers stack out on one host, in real containers: three replicas of the default bake's
+worker compete for the same queues. Jobs spread over them and none runs twice; a replica
+killed mid-load and replicas stopped mid-load (warm shutdown) lose no job."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.flows import EMAIL, new_product
+from tests.real_stack import VISIBILITY_TIMEOUT, ComposeStack, docker, record
+from tests.stack import wait_for
+from tests.test_real_stack_faults import REDELIVERY_SWEEP
+
+REPLICAS = 3
+SUCCEEDED = re.compile(r"Task (loom\.job\.\w+)\[([0-9a-f-]{36})\] succeeded")
+
+
+@pytest.fixture
+def stack(default_compose_stack: ComposeStack) -> Iterator[ComposeStack]:
+    """The default stack with three worker replicas, back to one afterwards."""
+    stack = default_compose_stack
+    scale(stack, REPLICAS)
+    try:
+        yield stack
+    finally:
+        scale(stack, 1)
+
+
+def scale(stack: ComposeStack, replicas: int) -> None:
+    started = time.monotonic()
+    result = stack.make("scale", "SERVICE=worker", f"N={replicas}", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for(
+        lambda: healthy_workers(stack) == replicas,
+        f"{replicas} healthy worker replicas",
+        timeout=180,
+    )
+    record(f"scale: workers to {replicas} and healthy", time.monotonic() - started)
+
+
+def healthy_workers(stack: ComposeStack) -> int:
+    states = [inspect(container)["State"] for container in stack.containers("worker")]
+    running = [state for state in states if state["Running"]]
+    if len(running) != len(states):
+        return -1
+    return sum(state.get("Health", {}).get("Status") == "healthy" for state in running)
+
+
+def inspect(container: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(docker("inspect", container).stdout)[0]
+    return found
+
+
+def runs_by_container(stack: ComposeStack) -> dict[str, Counter[str]]:
+    """For each worker container, how many times it logged each job id as succeeded."""
+    runs = {}
+    for container in stack.containers("worker"):
+        logged = docker("logs", container)
+        runs[container] = Counter(
+            job_id for _, job_id in SUCCEEDED.findall(logged.stdout + logged.stderr)
+        )
+    return runs
+
+
+def all_ran(stack: ComposeStack, job_ids: set[str]) -> bool:
+    ran = set().union(*runs_by_container(stack).values())
+    return job_ids <= ran
+
+
+def dispatch_restock_emails(api: httpx.Client, count: int) -> set[str]:
+    job_ids = set()
+    for _ in range(count):
+        accepted = api.post(f"/products/{new_product(api)}/jobs/restock-email", json=EMAIL)
+        assert accepted.status_code == 202, accepted.text
+        job_ids.add(accepted.json()["jobId"])
+    return job_ids
+
+
+def dispatch_erp_syncs(api: httpx.Client, count: int) -> set[str]:
+    product_ids = [new_product(api) for _ in range(count)]
+    accepted = api.post("/products/jobs/sync-erp", json={"productIds": product_ids})
+    assert accepted.status_code == 202, accepted.text
+    return set(accepted.json()["jobIds"])
+
+
+def test_jobs_spread_over_the_replicas_and_none_runs_twice(
+    stack: ComposeStack, api: httpx.Client
+) -> None:
+    job_ids = dispatch_restock_emails(api, 24)
+
+    wait_for(lambda: all_ran(stack, job_ids), "every job to succeed", timeout=60)
+    runs = runs_by_container(stack)
+    workers_used = [container for container, ran in runs.items() if job_ids & set(ran)]
+    assert len(workers_used) > 1, runs
+    total = sum((ran for ran in runs.values()), Counter())
+    assert {job_id: total[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
+
+
+def test_stopping_replicas_mid_load_lets_them_finish_and_loses_no_job(
+    stack: ComposeStack, api: httpx.Client
+) -> None:
+    # ERP syncs wait 5 s (countdown) in the worker that took them, unacknowledged.
+    job_ids = dispatch_erp_syncs(api, 12)
+    leaving = stack.containers("worker")[1:]
+
+    stopped = docker("stop", "--time", "45", *leaving, timeout=120)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert [inspect(container)["State"]["ExitCode"] for container in leaving] == [0, 0]
+    wait_for(lambda: all_ran(stack, job_ids), "every ERP sync to succeed", timeout=60)
+    total = sum(runs_by_container(stack).values(), Counter())
+    assert {job_id: total[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
+
+
+def test_a_replica_killed_mid_load_loses_no_job(stack: ComposeStack, api: httpx.Client) -> None:
+    job_ids = dispatch_erp_syncs(api, 12)
+    victim = stack.containers("worker")[0]
+    killed = time.monotonic()
+
+    os.kill(inspect(victim)["State"]["Pid"], signal.SIGKILL)
+
+    wait_for(
+        lambda: all_ran(stack, job_ids),
+        "every ERP sync to succeed, the killed replica's after the visibility timeout",
+        timeout=VISIBILITY_TIMEOUT + REDELIVERY_SWEEP + 30,
+    )
+    record("scale: a killed replica's jobs all ran", time.monotonic() - killed)
+    total = sum(runs_by_container(stack).values(), Counter())
+    assert {job_id: total[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
