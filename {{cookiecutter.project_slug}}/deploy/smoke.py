@@ -2,10 +2,11 @@
 
     python3 deploy/smoke.py --api http://127.0.0.1:8000{% if cookiecutter.use_flower == "yes" %} --flower http://127.0.0.1:5555{% endif %}
 
-The API's bearer token comes from API_TOKEN (`make token`, or `python -m
-{{ cookiecutter.package_name }}.auth` inside the api container). Checks that an anonymous write is
-refused, then creates a product, dispatches the restock e-mail and waits for its callback's tag, forces a
-failure and waits for the failure tag, computes the summary and sends an ERP sync. With
+The API's bearer token comes from API_TOKEN (`make token`, or
+`python -m {{ cookiecutter.package_name }}.auth` inside the api container).
+Checks that an anonymous write is refused, then creates a product, dispatches the restock
+e-mail and waits for its callback's tag, forces a failure and waits for the failure tag,
+computes the summary and sends an ERP sync. With
 --flower, also checks that Flower refuses anonymous requests and lists the ERP sync as done
 (login from FLOWER_BASIC_AUTH). Standard library only; exits 1 naming the step that failed.
 """
@@ -88,9 +89,7 @@ def job_flow(api: str, token: str) -> None:
         "dispatch a failing restock e-mail",
     )
     eventually(tagged("-restock-failed"), "the failure callback after the retries")
-    summary = expect(
-        200, call("GET", f"{url}/jobs/summary", headers=auth), "compute the summary"
-    )
+    summary = expect(200, call("GET", f"{url}/jobs/summary", headers=auth), "compute the summary")
     if "Kettle" not in summary["summary"]:
         raise SmokeError(f"compute the summary: {summary}")
     expect(

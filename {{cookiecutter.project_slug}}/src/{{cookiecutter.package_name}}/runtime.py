@@ -21,6 +21,7 @@ from loom.core.environment import resolve_environment
 from loom.rest.fastapi.auto import create_app
 
 from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
+from {{ cookiecutter.package_name }}.broker import configure_broker
 from {{ cookiecutter.package_name }}.docs import serve_docs_offline
 from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
@@ -44,8 +45,9 @@ FAIL_FAST_RETRY_POLICY = {
 }
 
 # Redis gives a message held by a worker that died back to the queue after this many
-# seconds. It must exceed the longest job's soft time limit plus its countdown (30 s and
-# 5 s here), or a slow job is run twice; shorter means a crashed worker's jobs wait less.
+# seconds. It must exceed the longest job's soft time limit plus the longest countdown
+# (30 s and 5 s here; broker.py refuses less at start), or a slow job is run twice;
+# shorter means a crashed worker's jobs wait less. RabbitMQ has no such timeout.
 DEFAULT_VISIBILITY_TIMEOUT = 600
 
 
@@ -56,13 +58,13 @@ def visibility_timeout() -> int:
 
 def celery_operational_settings() -> dict[str, Any]:
     """Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so
-    they are set in code on the API's and the worker's Celery app alike."""
+    they are set in code on the API's and the worker's Celery app alike; those that
+    depend on the broker come from broker.py."""
     return {
         # Acknowledge a job once it has run, not when it is received: a worker killed
         # mid-job leaves the message to be redelivered to another worker.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "broker_transport_options": {"visibility_timeout": visibility_timeout()},
         "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
         "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
         "redis_socket_connect_timeout": 1,
@@ -133,6 +135,7 @@ def create_api() -> FastAPI:
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
         celery_app.conf.update(celery_operational_settings())
+        configure_broker(celery_app, visibility_timeout())
     else:
         logger.info(EMBEDDED_JOBS_NOTICE)
     return app
@@ -150,4 +153,5 @@ def create_worker(**explicit: Any) -> Celery:
     booted.append(result.celery_app)
     refuse_unstorable_values(result.container)
     result.celery_app.conf.update(celery_operational_settings())
+    configure_broker(result.celery_app, visibility_timeout())
     return result.celery_app

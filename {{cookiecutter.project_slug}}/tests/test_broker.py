@@ -1,0 +1,132 @@
+"""The API and the worker take their broker settings from the broker URL and refuse, at
+start and in one line, a broker or a visibility timeout they cannot run with."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from loom.core.di.container import LoomContainer
+
+from {{ cookiecutter.package_name }} import runtime
+from {{ cookiecutter.package_name }}.broker import BrokerSettingError
+from {{ cookiecutter.package_name }}.loom_fixes import api_celery_app
+from {{ cookiecutter.package_name }}.runtime import create_api, create_worker
+
+from tests.conftest import PROJECT_ROOT
+
+RABBITMQ_URL = "amqp://store:secret-password@localhost:5672/store"
+QUEUES = {{ cookiecutter.queues.split(",") | map("trim") | list | tojson }}
+
+
+@pytest.fixture
+def celery_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API publishes to Celery, as the compose stack runs it."""
+    monkeypatch.setenv("JOB_RUNTIME", "celery")
+
+
+def one_line(error: pytest.ExceptionInfo[BrokerSettingError]) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("start", [create_worker, create_api], ids=["worker", "api"])
+def test_unknown_broker_scheme_is_refused_in_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, celery_api: None, start: object
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", "sqs://key:secret-password@queue.example")
+
+    with pytest.raises(BrokerSettingError) as refused:
+        start()  # type: ignore[operator]
+
+    message = one_line(refused)
+    assert message.startswith("CELERY_BROKER_URL (celery.broker_url) scheme 'sqs'")
+    assert "redis://, rediss://, amqp://, amqps://" in message
+    assert "secret-password" not in message
+
+
+@pytest.mark.parametrize("start", [create_worker, create_api], ids=["worker", "api"])
+def test_visibility_timeout_under_the_longest_limit_plus_countdown_is_refused(
+    monkeypatch: pytest.MonkeyPatch, celery_api: None, start: object
+) -> None:
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "34")
+
+    with pytest.raises(BrokerSettingError) as refused:
+        start()  # type: ignore[operator]
+
+    assert one_line(refused) == (
+        "CELERY_VISIBILITY_TIMEOUT=34 is shorter than the longest job soft time limit plus "
+        "the longest countdown (30 s of SendRestockEmailJob + 5 s of SyncProductToErpJob "
+        "= 35 s): Redis would give a job that is still running to a second worker"
+    )
+
+
+def test_visibility_timeout_of_exactly_the_limit_plus_countdown_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "35")
+
+    celery_app = create_worker()
+
+    assert celery_app.conf.broker_transport_options == {"visibility_timeout": 35}
+
+
+def test_visibility_rule_reads_the_jobs_yaml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    jobs = (config / "jobs.yaml").read_text()
+    assert jobs.count("countdown: 5 ") == 1
+    (config / "jobs.yaml").write_text(jobs.replace("countdown: 5 ", "countdown: 60 "))
+    monkeypatch.setenv("LOOM_CONFIG_DIR", str(config))
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "60")
+
+    with pytest.raises(BrokerSettingError) as refused:
+        create_worker()
+
+    assert "(30 s of SendRestockEmailJob + 60 s of SyncProductToErpJob = 90 s)" in one_line(refused)
+
+
+def test_rabbitmq_worker_declares_every_queue_with_a_max_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", RABBITMQ_URL)
+
+    celery_app = create_worker()
+
+    declared = {name: queue.queue_arguments for name, queue in celery_app.amqp.queues.items()}
+    assert declared == {name: {"x-max-priority": 10} for name in QUEUES}
+    assert celery_app.conf.task_default_priority == 0
+
+
+def test_rabbitmq_api_declares_the_queues_as_the_worker_does(
+    monkeypatch: pytest.MonkeyPatch, celery_api: None
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", RABBITMQ_URL)
+    publishers: list[Celery | None] = []
+
+    def recorded(container: LoomContainer) -> Celery | None:
+        publishers.append(api_celery_app(container))
+        return publishers[-1]
+
+    monkeypatch.setattr(runtime, "api_celery_app", recorded)
+
+    create_api()
+
+    (publisher,) = publishers
+    assert publisher is not None
+    declared = {name: queue.queue_arguments for name, queue in publisher.amqp.queues.items()}
+    assert declared == {name: {"x-max-priority": 10} for name in QUEUES}
+
+
+def test_rabbitmq_needs_no_visibility_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", RABBITMQ_URL)
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "1")
+
+    celery_app = create_worker()
+
+    assert "visibility_timeout" not in (celery_app.conf.broker_transport_options or {})
