@@ -3,7 +3,10 @@ start and in one line, a broker or a visibility timeout they cannot run with."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,6 +65,40 @@ def test_visibility_timeout_under_the_longest_limit_plus_countdown_is_refused(
         "the longest countdown (30 s of SendRestockEmailJob + 5 s of SyncProductToErpJob "
         "= 35 s): Redis would give a job that is still running to a second worker"
     )
+
+
+# The compose services' commands; each exits at import when a broker setting is refused.
+ENTRY_POINTS = {
+    "worker": ["celery", "-A", "{{ cookiecutter.package_name }}.worker_main:celery_app", "worker"],
+    "api": ["uvicorn", "{{ cookiecutter.package_name }}.main:app", "--port", "0"],
+}
+
+
+@pytest.mark.parametrize("service", list(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    ("setting", "refusal"),
+    [
+        ({"CELERY_VISIBILITY_TIMEOUT": "10"}, "ERROR: CELERY_VISIBILITY_TIMEOUT=10 is shorter"),
+        ({"CELERY_BROKER_URL": "kafka://broker:9092"}, "ERROR: CELERY_BROKER_URL"),
+    ],
+    ids=["visibility-timeout", "broker-scheme"],
+)
+def test_service_command_stops_with_the_refusal_as_its_last_line_and_no_traceback(
+    service: str, setting: dict[str, str], refusal: str
+) -> None:
+    command, *args = ENTRY_POINTS[service]
+    started = subprocess.run(
+        [str(Path(sys.executable).parent / command), *args],
+        env=os.environ | {"JOB_RUNTIME": "celery"} | setting,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert started.returncode == 1
+    assert started.stderr.splitlines()[-1].startswith(refusal)
+    assert "Traceback" not in started.stdout + started.stderr
 
 
 def test_visibility_timeout_of_exactly_the_limit_plus_countdown_starts(

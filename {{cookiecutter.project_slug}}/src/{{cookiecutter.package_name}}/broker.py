@@ -8,6 +8,7 @@ priorities work, so each gets its own settings. Any other broker is refused at s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +95,16 @@ def check_visibility_timeout(timeout: int, jobs: Iterable[type[Job[Any]]]) -> No
             f"{countdown} s of {delayed or 'no job'} = {limit + countdown} s): "
             "Redis would give a job that is still running to a second worker"
         )
+
+
+@contextmanager
+def one_line_refusal() -> Iterator[None]:
+    """Exit with the refused setting's one line: uvicorn and celery would print a
+    traceback around it, burying the line that says what to fix."""
+    try:
+        yield
+    except BrokerSettingError as exc:
+        raise SystemExit(f"ERROR: {exc}") from None
 
 
 def configure_broker(celery_app: Celery, visibility_timeout: int) -> Broker:

@@ -6,6 +6,7 @@ callbacks invoke still come from ``app.discovery`` in config/base.yaml, which
 ``bootstrap_worker`` adds on top of ``jobs=``.
 """
 
+from {{ cookiecutter.package_name }}.broker import one_line_refusal
 from {{ cookiecutter.package_name }}.product.callbacks import (
     RestockEmailFailureCallback,
     RestockEmailSuccessCallback,
@@ -17,10 +18,11 @@ from {{ cookiecutter.package_name }}.product.jobs import (
 )
 from {{ cookiecutter.package_name }}.runtime import create_worker
 
-celery_app = create_worker(
-    jobs=[SendRestockEmailJob, BuildProductSummaryJob, SyncProductToErpJob],
-    callbacks=[RestockEmailSuccessCallback, RestockEmailFailureCallback],
-)
+with one_line_refusal():
+    celery_app = create_worker(
+        jobs=[SendRestockEmailJob, BuildProductSummaryJob, SyncProductToErpJob],
+        callbacks=[RestockEmailSuccessCallback, RestockEmailFailureCallback],
+    )
 {%- else -%}
 """Celery entry point: ``celery -A {{ cookiecutter.package_name }}.worker_main:celery_app worker``.
 
@@ -28,7 +30,9 @@ Jobs, callbacks and use cases come from ``app.discovery`` in config/base.yaml
 ({{ cookiecutter.worker_bootstrap }} mode).
 """
 
+from {{ cookiecutter.package_name }}.broker import one_line_refusal
 from {{ cookiecutter.package_name }}.runtime import create_worker
 
-celery_app = create_worker()
+with one_line_refusal():
+    celery_app = create_worker()
 {%- endif %}
