@@ -4,10 +4,13 @@ which keeps the results."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +20,18 @@ import redis
 
 from tests.conftest import bake_installed
 from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
-from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, Stack, Vhost, running_stack, wait_for
+from tests.stack import (
+    PG_ADMIN,
+    PG_HOST,
+    PG_PORT,
+    Stack,
+    Vhost,
+    private_redis,
+    private_vhost,
+    running_stack,
+    wait_for,
+)
+from tests.tools import uv_executable
 
 # The worker serves callbacks (default) and notifications; erp stays unconsumed, so its
 # messages can be read in the order RabbitMQ hands them out.
@@ -27,8 +41,12 @@ REDELIVERY_BOUND = 30.0
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    project = bake_installed(tmp_path_factory.mktemp("rabbitmq"), broker="rabbitmq")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake_installed(tmp_path_factory.mktemp("rabbitmq"), broker="rabbitmq")
+
+
+@pytest.fixture(scope="module")
+def stack(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("rabbitmq-logs")
     with running_stack(project, logs, WORKER_QUEUES) as running:
         yield running
@@ -212,3 +230,26 @@ def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: http
         "Flower to record the job's success",
         timeout=JOB_TIMEOUT,
     )
+
+
+def test_baked_integration_tests_pass_with_the_jobs_on_rabbitmq(project: Path) -> None:
+    """The project's own integration tests, as its CI runs them: PostgreSQL, results on a
+    private Redis, jobs on a vhost of their own."""
+    with private_redis() as redis_port, private_vhost() as vhost:
+        result = subprocess.run(
+            [uv_executable(), "run", "--no-sync", "pytest", "tests/integration"],
+            cwd=project,
+            env=os.environ
+            | {
+                "INTEGRATION_DATABASE_URL": f"postgresql+asyncpg://{PG_ADMIN}@{PG_HOST}:{PG_PORT}/postgres",
+                "INTEGRATION_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+                "INTEGRATION_BROKER_URL": vhost.url(),
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "skipped" not in result.stdout.splitlines()[-1]
