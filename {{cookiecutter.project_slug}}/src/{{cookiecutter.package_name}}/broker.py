@@ -86,8 +86,10 @@ def check_visibility_timeout(timeout: int, jobs: Iterable[type[Job[Any]]]) -> No
     limit, so a shorter timeout runs a slow job twice.
     """
     jobs = list(jobs)
-    limit, limited = max(((job.__timeout__ or 0, job.__name__) for job in jobs), default=(0, ""))
-    countdown, delayed = max(((job.__countdown__, job.__name__) for job in jobs), default=(0, ""))
+    limits = ((job.__timeout__, job.__name__) for job in jobs if job.__timeout__)
+    countdowns = ((job.__countdown__, job.__name__) for job in jobs if job.__countdown__)
+    limit, limited = max(limits, default=(0, ""))
+    countdown, delayed = max(countdowns, default=(0, ""))
     if timeout < limit + countdown:
         raise BrokerSettingError(
             f"CELERY_VISIBILITY_TIMEOUT={timeout} is shorter than the longest job soft time "
