@@ -58,6 +58,15 @@ def env_file(answers: Mapping[str, str]) -> str:
             f"JWT_SECRET={secrets.token_urlsafe(48)}",
             f"REDIS_PASSWORD={secrets.token_urlsafe(24)}",
             *(
+                [
+                    f"RABBITMQ_DEFAULT_USER={package}",
+                    f"RABBITMQ_DEFAULT_PASS={secrets.token_urlsafe(24)}",
+                    f"RABBITMQ_DEFAULT_VHOST={package}",
+                ]
+                if answers.get("broker") == "rabbitmq"
+                else []
+            ),
+            *(
                 [f"FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(18)}"]
                 if answers.get("use_flower") == "yes"
                 else []

@@ -25,6 +25,7 @@ CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),
     "worker_bootstrap": ("modules", "manifest", "explicit"),
     "worker_per_queue": ("no", "yes"),
+    "broker": ("redis", "rabbitmq"),
     "use_flower": ("yes", "no"),
     "ci": ("github", "none"),
     "open_source_license": ("MIT", "Apache-2.0", "none"),

@@ -1,7 +1,7 @@
 """A Docker engine and the stand-in base images for running generated stacks in containers.
 
 No image registry is reachable where these tests run, so the official images the generated
-files name (python, postgres, redis, flower) are built here from Debian's packages under
+files name (python, postgres, redis, flower, rabbitmq) are built here from Debian's packages under
 those exact names (``tests/images/``), and the project's own Dockerfile and compose file run
 unchanged. The engine is Debian's ``docker.io``; installed and started when missing, and a
 daemon started here is stopped here, by its PID.
@@ -223,6 +223,18 @@ def ensure_stand_in_images(python_versions: set[str]) -> None:
             context = work / source
             context.mkdir()
             build_stand_in(name, IMAGES / source, context, **args)
+
+
+def ensure_rabbitmq_image() -> None:
+    """The broker image a broker=rabbitmq bake names; built only for the tests that run one."""
+    with tempfile.TemporaryDirectory(prefix="stand-ins-") as scratch:
+        work = Path(scratch)
+        ensure_base_image(work)
+        context = work / "rabbitmq"
+        context.mkdir()
+        build_stand_in(
+            "rabbitmq:3-management-alpine", IMAGES / "rabbitmq", context, BASE=BASE_IMAGE
+        )
 
 
 def _link_or_copy(source: str, target: str) -> object:

@@ -25,12 +25,16 @@ import pytest
 from tests.compose import read_env_file
 from tests.stack import free_port, wait_for
 
-# .env variable and container port of each published port, as in docker-compose.yml.
+# .env variable and container port of each published port, as in docker-compose.yml, by
+# service (rabbitmq publishes two). Every variable is set, whether the bake has the service
+# or not.
 PUBLISHED = {
     "api": ("API_PORT", 8000),
     "flower": ("FLOWER_PORT", 5555),
     "postgres": ("POSTGRES_PORT", 5432),
     "redis": ("REDIS_PORT", 6379),
+    "rabbitmq": ("RABBITMQ_PORT", 5672),
+    "rabbitmq-management": ("RABBITMQ_MANAGEMENT_PORT", 15672),
 }
 HEALTHY_TIMEOUT = 240.0
 # Seconds before Redis hands a dead worker's unacknowledged jobs out again, for the test

@@ -1,12 +1,15 @@
-"""Run a baked project's compose services as local processes against real PostgreSQL and Redis.
+"""Run a baked project's compose services as local processes against real PostgreSQL and Redis
+(and RabbitMQ, when the project was baked with it).
 
 Each stack gets a private database and login (made by the project's own postgres init
-script) on this machine's PostgreSQL, and a private redis-server on a free port. Every
-process is started in its own process group and stopped by its PID, also on failure.
+script) on this machine's PostgreSQL, a private redis-server on a free port and, with
+RabbitMQ, a private vhost and user on this machine's RabbitMQ. Every process is started in
+its own process group and stopped by its PID, also on failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -16,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -26,6 +29,9 @@ import httpx
 import psycopg
 import pytest
 import redis
+from kombu.connection import Connection
+from kombu.entity import Queue
+from kombu.message import Message
 
 from tests.compose import Service, load_services, read_env_file
 from tests.tools import bearer_token
@@ -33,6 +39,7 @@ from tests.tools import bearer_token
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 STARTUP_TIMEOUT = 90.0
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
 
 
 def free_port() -> int:
@@ -101,6 +108,90 @@ def private_redis(password: str | None = None) -> Iterator[int]:
         server.wait(timeout=10)
 
 
+@dataclass(frozen=True)
+class Vhost:
+    """A vhost of this machine's RabbitMQ and the one user allowed in it."""
+
+    name: str
+    user: str
+    password: str
+
+    def url(self) -> str:
+        return f"amqp://{self.user}:{self.password}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{self.name}"
+
+    def connection(self) -> Connection:
+        return Connection(self.url(), connect_timeout=5)  # type: ignore[no-untyped-call]
+
+    def publish(self, queue: str, body: dict[str, Any], priority: int) -> None:
+        """Send ``body`` straight to ``queue`` (it must exist) through the default exchange."""
+        with self.connection() as connection:
+            producer = connection.Producer()
+            producer.publish(body, exchange="", routing_key=queue, priority=priority, retry=False)
+
+    def drain(self, queue: str) -> list[Message]:
+        """Take every message of ``queue``, in the order RabbitMQ hands them out."""
+        taken = []
+        with self.connection() as connection:
+            bound = Queue(queue, no_declare=True)(connection.default_channel)  # type: ignore[no-untyped-call]
+            while (message := bound.get(no_ack=True)) is not None:  # type: ignore[no-untyped-call]
+                taken.append(message)
+        return taken
+
+    def queues(self) -> dict[str, dict[str, Any]]:
+        """Each queue of the vhost: its arguments and its ready and unacknowledged counts."""
+        listed = rabbitmqctl(
+            "list_queues",
+            "--vhost",
+            self.name,
+            "name",
+            "arguments",
+            "messages_ready",
+            "messages_unacknowledged",
+            "--formatter",
+            "json",
+        )
+        queues = {queue["name"]: queue for queue in json.loads(listed)}
+        for queue in queues.values():
+            # rabbitmqctl lists arguments as [name, AMQP type, value] triples
+            queue["arguments"] = {name: value for name, _, value in queue["arguments"]}
+        return queues
+
+
+def rabbitmqctl(*args: str) -> str:
+    """RabbitMQ's own administration command (the management HTTP API is not always on)."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl is not installed: apt-get install rabbitmq-server")
+    done = subprocess.run(
+        ["rabbitmqctl", "--quiet", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, f"rabbitmqctl {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+@contextmanager
+def private_vhost() -> Iterator[Vhost]:
+    """A vhost and user of our own on this machine's RabbitMQ, deleted afterwards (with
+    every queue and message in it), as the rabbitmq image makes them from the .env."""
+    try:
+        socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(
+            f"RabbitMQ is not reachable on {RABBITMQ_HOST}:{RABBITMQ_PORT} ({exc}). "
+            "Start it with: service rabbitmq-server start"
+        )
+    suffix = secrets.token_hex(4)
+    vhost = Vhost(f"stack_{suffix}", f"stack_{suffix}", secrets.token_urlsafe(16))
+    rabbitmqctl("add_vhost", vhost.name)
+    try:
+        rabbitmqctl("add_user", vhost.user, vhost.password)
+        rabbitmqctl("set_permissions", "--vhost", vhost.name, vhost.user, ".*", ".*", ".*")
+        yield vhost
+    finally:
+        rabbitmqctl("delete_vhost", vhost.name)
+        with suppress(AssertionError):
+            rabbitmqctl("delete_user", vhost.user)
+
+
 def _answers(client: redis.Redis[bytes]) -> bool:
     try:
         return bool(client.ping())
@@ -128,17 +219,31 @@ class Stack:
     password: str
     worker_queues: str
     log_dir: Path
+    vhost: Vhost | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     host_ports: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def variables(self) -> dict[str, str]:
         """What compose would interpolate with: the project's .env, then our overrides."""
-        return read_env_file(self.project / ".env") | {
-            "APP_DB_NAME": self.database,
-            "APP_DB_USER": self.login,
-            "APP_DB_PASSWORD": self.password,
-            "WORKER_QUEUES": self.worker_queues,
-        }
+        rabbitmq = (
+            {
+                "RABBITMQ_DEFAULT_USER": self.vhost.user,
+                "RABBITMQ_DEFAULT_PASS": self.vhost.password,
+                "RABBITMQ_DEFAULT_VHOST": self.vhost.name,
+            }
+            if self.vhost
+            else {}
+        )
+        return (
+            read_env_file(self.project / ".env")
+            | {
+                "APP_DB_NAME": self.database,
+                "APP_DB_USER": self.login,
+                "APP_DB_PASSWORD": self.password,
+                "WORKER_QUEUES": self.worker_queues,
+            }
+            | rabbitmq
+        )
 
     @cached_property
     def services(self) -> dict[str, Service]:
@@ -148,6 +253,7 @@ class Stack:
         """Service host names to loopback, published container ports to free host ports."""
         text = text.replace("@postgres:5432/", f"@{PG_HOST}:{PG_PORT}/")
         text = text.replace("@redis:6379/", f"@127.0.0.1:{self.redis_port}/")
+        text = text.replace("@rabbitmq:5672/", f"@{RABBITMQ_HOST}:{RABBITMQ_PORT}/")
         return text.replace("0.0.0.0", "127.0.0.1")
 
     def host_port(self, service: str, container_port: int) -> int:
@@ -233,6 +339,12 @@ class Stack:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL the service's whole process group, as a crash would: nothing is cleaned up."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
     def stop_all(self) -> None:
         for name in list(self.processes):
             self.stop(name)
@@ -287,20 +399,21 @@ def private_database(project: Path) -> Iterator[tuple[str, str, str]]:
                 admin.execute(f'DROP ROLE IF EXISTS "{login}"')
 
 
-# Stood in for by this machine's PostgreSQL and a private redis-server.
-INFRASTRUCTURE = frozenset({"postgres", "redis"})
+# Stood in for by this machine's PostgreSQL and RabbitMQ and a private redis-server.
+INFRASTRUCTURE = frozenset({"postgres", "redis", "rabbitmq"})
 
 
 @contextmanager
 def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[Stack]:
     """The one-shot services (migrate) to completion, then every long-running one, each
     waited for by its own healthcheck."""
-    redis_password = read_env_file(project / ".env")["REDIS_PASSWORD"]
+    env = read_env_file(project / ".env")
     with (
-        private_redis(redis_password) as redis_port,
+        private_redis(env["REDIS_PASSWORD"]) as redis_port,
         private_database(project) as (database, login, password),
+        private_vhost() if "RABBITMQ_DEFAULT_VHOST" in env else nullcontext() as vhost,
     ):
-        stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir)
+        stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir, vhost)
         services = [name for name in stack.services if name not in INFRASTRUCTURE]
         try:
             for name in services:

@@ -23,6 +23,7 @@ VALID = {
     "queues": "default,notifications,analytics,erp",
     "default_queue": "default",
     "worker_per_queue": "no",
+    "broker": "redis",
     "use_flower": "yes",
     "ci": "github",
     "open_source_license": "MIT",
@@ -98,6 +99,17 @@ def test_every_broken_rule_gets_its_own_line(hook: ModuleType) -> None:
 def test_unknown_worker_bootstrap_is_refused(hook: ModuleType) -> None:
     assert hook.problems_in(VALID | {"worker_bootstrap": "magic"}) == [
         "worker_bootstrap='magic': must be one of modules, manifest, explicit"
+    ]
+
+
+def test_rabbitmq_broker_is_accepted(hook: ModuleType) -> None:
+    assert hook.problems_in(VALID | {"broker": "rabbitmq"}) == []
+
+
+@pytest.mark.parametrize("broker", ["kafka", "RabbitMQ", "amqp", ""])
+def test_unknown_broker_is_refused_with_the_brokers(hook: ModuleType, broker: str) -> None:
+    assert hook.problems_in(VALID | {"broker": broker}) == [
+        f"broker={broker!r}: must be one of redis, rabbitmq"
     ]
 
 

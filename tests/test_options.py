@@ -43,6 +43,14 @@ SUPPORTED: dict[str, dict[str, str]] = {
         "project_name": "Northwind Product Catalogue Svc1",
         "worker_bootstrap": "explicit",
     },
+    "rabbitmq-broker": {"broker": "rabbitmq"},
+    "rabbitmq-per-queue-manifest-no-ci": {
+        "broker": "rabbitmq",
+        "worker_per_queue": "yes",
+        "worker_bootstrap": "manifest",
+        "use_flower": "no",
+        "ci": "none",
+    },
     "python313-proprietary": {
         "python_version": "3.13",
         "open_source_license": "none",
@@ -68,6 +76,7 @@ UNSUPPORTED: dict[str, tuple[dict[str, str], list[str]]] = {
         {"use_flower": "true", "ci": "gitlab"},
         ["use_flower='true': must be one of", "ci='gitlab': must be one of"],
     ),
+    "unknown-broker": ({"broker": "kafka"}, ["broker='kafka': must be one of redis, rabbitmq"]),
     "keyword-package-bad-email": (
         {"package_name": "import", "author_email": "nobody"},
         ["package_name='import': is a Python keyword", "author_email='nobody': must be an e-mail"],

@@ -107,3 +107,74 @@ def test_env_example_names_every_variable_the_compose_file_requires(project: Pat
 
     assert required
     assert required <= set(example)
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("rabbitmq-files")
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output),
+            extra_context={"broker": "rabbitmq"},
+        )
+    )
+
+
+def test_rabbitmq_env_example_names_every_variable_its_compose_file_requires(
+    rabbitmq_project: Path,
+) -> None:
+    required = set(
+        re.findall(r"\$\{(\w+):\?", (rabbitmq_project / "docker-compose.yml").read_text())
+    )
+
+    assert {"RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS", "RABBITMQ_DEFAULT_VHOST"} <= required
+    assert required <= set(read_env_file(rabbitmq_project / ".env.example"))
+
+
+def test_rabbitmq_bake_writes_a_fresh_random_broker_password(bake: Bake) -> None:
+    first = read_env_file(bake(broker="rabbitmq") / ".env")
+    second = read_env_file(bake(broker="rabbitmq", project_name="Other Store") / ".env")
+
+    assert len(first["RABBITMQ_DEFAULT_PASS"]) >= 20
+    assert first["RABBITMQ_DEFAULT_PASS"] != second["RABBITMQ_DEFAULT_PASS"]
+    assert (first["RABBITMQ_DEFAULT_USER"], first["RABBITMQ_DEFAULT_VHOST"]) == (
+        "loom_store",
+        "loom_store",
+    )
+
+
+def test_rabbitmq_publishes_amqp_and_its_management_ui_on_loopback_only(
+    rabbitmq_project: Path,
+) -> None:
+    services = yaml.safe_load((rabbitmq_project / "docker-compose.yml").read_text())["services"]
+
+    assert services["rabbitmq"]["ports"] == [
+        "127.0.0.1:${RABBITMQ_PORT:-5672}:5672",
+        "127.0.0.1:${RABBITMQ_MANAGEMENT_PORT:-15672}:15672",
+    ]
+
+
+def test_rabbitmq_compose_refuses_to_start_without_the_broker_password(
+    rabbitmq_project: Path, tmp_path: Path
+) -> None:
+    env = read_env_file(rabbitmq_project / ".env")
+    without = tmp_path / "without.env"
+    without.write_text(
+        "".join(f"{key}={value}\n" for key, value in env.items() if key != "RABBITMQ_DEFAULT_PASS")
+    )
+
+    result = run(
+        "docker-compose",
+        "--env-file",
+        str(without),
+        "-f",
+        "docker-compose.yml",
+        "config",
+        "-q",
+        cwd=rabbitmq_project,
+    )
+
+    assert result.returncode != 0
+    assert "set RABBITMQ_DEFAULT_PASS in .env" in result.stderr

@@ -24,6 +24,10 @@ PUBLISHED = {
 {%- endif %}
     "POSTGRES_PORT": ("postgres", 5432),
     "REDIS_PORT": ("redis", 6379),
+{%- if cookiecutter.broker == "rabbitmq" %}
+    "RABBITMQ_PORT": ("rabbitmq", 5672),
+    "RABBITMQ_MANAGEMENT_PORT": ("rabbitmq", 15672),
+{%- endif %}
 }
 
 

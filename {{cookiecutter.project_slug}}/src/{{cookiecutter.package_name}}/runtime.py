@@ -20,10 +20,10 @@ from loom.celery.bootstrap import bootstrap_worker
 from loom.core.config.overrides import load_application_config
 from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
-from loom.core.job.job import Job
 from loom.rest.fastapi.auto import create_app
 
 from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
+from {{ cookiecutter.package_name }}.broker import configure_broker
 from {{ cookiecutter.package_name }}.docs import serve_docs_offline
 from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
@@ -35,7 +35,8 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     worker_job_service_module,
 )
 from {{ cookiecutter.package_name }}.outbox.install import install_outbox
-from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings, SettingError
+from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
+from {{ cookiecutter.package_name }}.setting_error import SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -48,62 +49,16 @@ FAIL_FAST_RETRY_POLICY = {
     "interval_max": 0.1,
 }
 
-# Redis gives a message held by a worker that died back to the queue after this many
-# seconds. The rule: longer than the longest job's soft time limit plus its countdown
-# (SendRestockEmailJob's 30 s here), or a slow or delayed job is handed to a second
-# worker while the first still runs it. Shorter than that is refused at start; longer
-# means a crashed worker's jobs wait longer before they run again.
-DEFAULT_VISIBILITY_TIMEOUT = 600
-
-
-def _jobs(base: type[Job[Any]] = Job) -> list[type[Job[Any]]]:
-    return [job for sub in base.__subclasses__() for job in (sub, *_jobs(sub))]
-
-
-def longest_hold() -> tuple[str, int, int]:
-    """The job a worker may hold longest, as (name, soft time limit, countdown) in seconds;
-    jobs without a time limit cannot be bounded and are left out."""
-    holds = [
-        (job.__name__, job.__timeout__ or 0, job.__countdown__ or 0)
-        for job in _jobs()
-        if job.__timeout__
-    ]
-    return max(holds, key=lambda hold: hold[1] + hold[2], default=("no job", 0, 0))
-
-
-def visibility_timeout() -> int:
-    """``CELERY_VISIBILITY_TIMEOUT`` (seconds), else the default: set per deployment.
-
-    Call it once the job classes carry their ``jobs:`` YAML, so the rule sees it.
-    """
-    raw = os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(DEFAULT_VISIBILITY_TIMEOUT))
-    slowest, limit, countdown = longest_hold()
-    rule = (
-        "must be whole seconds longer than the longest job's soft time limit plus its "
-        f"countdown ({slowest}: {limit} s + {countdown} s)"
-    )
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise SettingError(f"CELERY_VISIBILITY_TIMEOUT={raw!r}: {rule}") from None
-    if seconds <= limit + countdown:
-        raise SettingError(f"CELERY_VISIBILITY_TIMEOUT={seconds}: {rule}")
-    return seconds
-
 
 def celery_operational_settings() -> dict[str, Any]:
     """Celery settings that loom's ``celery:`` section refuses (it forbids unknown keys), so
-    they are set in code on the API's and the worker's Celery app alike."""
+    they are set in code on the API's and the worker's Celery app alike; those that
+    depend on the broker come from broker.py."""
     return {
         # Acknowledge a job once it has run, not when it is received: a worker killed
         # mid-job leaves the message to be redelivered to another worker.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "broker_transport_options": {
-            "visibility_timeout": visibility_timeout(),
-            # An unreachable broker fails a publish in about a second, not the OS's minutes.
-            "socket_connect_timeout": 1,
-        },
         "task_publish_retry_policy": FAIL_FAST_RETRY_POLICY,
         "result_backend_transport_options": {"retry_policy": FAIL_FAST_RETRY_POLICY},
         "redis_socket_connect_timeout": 1,
@@ -181,6 +136,7 @@ def _create_api() -> FastAPI:
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
         celery_app.conf.update(celery_operational_settings())
+        configure_broker(celery_app)
         install_outbox(app, containers[0], celery_app, OutboxSettings.from_environment())
     else:
         logger.info(EMBEDDED_JOBS_NOTICE)
@@ -200,6 +156,7 @@ def create_worker(**explicit: Any) -> Celery:
     refuse_unstorable_values(result.container)
     try:
         result.celery_app.conf.update(celery_operational_settings())
+        configure_broker(result.celery_app)
     except SettingError as exc:
         raise SystemExit(f"ERROR: {exc}") from None
     return result.celery_app

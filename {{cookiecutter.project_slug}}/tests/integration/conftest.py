@@ -3,6 +3,8 @@
 They run when INTEGRATION_DATABASE_URL (a PostgreSQL login allowed to create databases)
 and INTEGRATION_REDIS_URL are set, as in CI; without them they are skipped, saying so.
 Each module gets a database of its own, dropped afterwards, and Redis databases 14, 15.
+INTEGRATION_BROKER_URL, when set, is the broker instead of Redis database 14 (RabbitMQ:
+``amqp://user:password@host:5672/vhost``); results stay on Redis.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from {{ cookiecutter.package_name }}.runtime import create_api
 
 ADMIN_URL = os.environ.get("INTEGRATION_DATABASE_URL", "")
 REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "")
+BROKER_URL = os.environ.get("INTEGRATION_BROKER_URL") or f"{REDIS_URL}/14"
 
 TIMEOUT = 30.0
 
@@ -56,7 +59,7 @@ def database_url() -> Iterator[str]:
 def celery_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
     monkeypatch.setenv("JOB_RUNTIME", "celery")
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")
+    monkeypatch.setenv("CELERY_BROKER_URL", BROKER_URL)
     monkeypatch.setenv("CELERY_RESULT_BACKEND", f"{REDIS_URL}/15")
 
 

@@ -1,4 +1,4 @@
-"""The job flow on PostgreSQL with a real Celery worker consuming from Redis."""
+"""The job flow on PostgreSQL with a real Celery worker consuming from the broker."""
 
 from __future__ import annotations
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-
-class SettingError(ValueError):
-    """A setting breaks its rule; the message names both, on one line."""
-
+from {{ cookiecutter.package_name }}.setting_error import SettingError
 
 # Seconds between relay passes while the broker is up. The relay only catches what the
 # publish right after each commit missed, so this is not the normal path's latency.
