@@ -28,7 +28,11 @@ from tests.conftest import (
 SUPPORTED: dict[str, dict[str, str]] = {
     "defaults": {},
     "manifest-without-flower": {"worker_bootstrap": "manifest", "use_flower": "no"},
-    "explicit-worker-per-queue": {"worker_bootstrap": "explicit", "worker_per_queue": "yes"},
+    "explicit-worker-per-queue-rabbitmq": {
+        "worker_bootstrap": "explicit",
+        "worker_per_queue": "yes",
+        "broker": "rabbitmq",
+    },
     "extra-queue-as-default": {
         "queues": "default,notifications,analytics,erp,reports",
         "default_queue": "reports",
@@ -44,13 +48,6 @@ SUPPORTED: dict[str, dict[str, str]] = {
         "worker_bootstrap": "explicit",
     },
     "rabbitmq-broker": {"broker": "rabbitmq"},
-    "rabbitmq-per-queue-manifest-no-ci": {
-        "broker": "rabbitmq",
-        "worker_per_queue": "yes",
-        "worker_bootstrap": "manifest",
-        "use_flower": "no",
-        "ci": "none",
-    },
     "python313-proprietary": {
         "python_version": "3.13",
         "open_source_license": "none",
