@@ -24,6 +24,7 @@ import pytest
 
 from tests.compose import read_env_file
 from tests.stack import free_port, wait_for
+from tests.tools import bearer_token
 
 # .env variable and container port of each published port, as in docker-compose.yml, by
 # service (rabbitmq publishes two). Every variable is set, whether the bake has the service
@@ -180,3 +181,20 @@ def stack_up(project: Path, label: str, **settings: str) -> Iterator[ComposeStac
         yield stack
     finally:
         take_down(stack)
+
+
+def run_smoke(stack: ComposeStack, *, flower: bool) -> subprocess.CompletedProcess[str]:
+    """The generated CI's smoke script (``deploy/smoke.py``) against the running stack."""
+    args = ["--api", stack.url("api"), *(["--flower", stack.url("flower")] if flower else [])]
+    env = {"API_TOKEN": bearer_token(stack.project)}
+    if flower:
+        env["FLOWER_BASIC_AUTH"] = stack.variables()["FLOWER_BASIC_AUTH"]
+    return subprocess.run(
+        ["python3", "deploy/smoke.py", *args],
+        cwd=stack.project,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )

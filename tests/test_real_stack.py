@@ -4,9 +4,7 @@ HTTP on the published ports, and the stack's own targets (`make ps`, `make logs`
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import tomllib
 from datetime import datetime
@@ -24,9 +22,8 @@ from tests.flows import (
     new_product,
     restock_email_tags_the_product,
 )
-from tests.real_stack import ComposeStack
+from tests.real_stack import ComposeStack, run_smoke
 from tests.stack import wait_for
-from tests.tools import bearer_token
 
 APP_USER_ID = "10001"  # the Dockerfile's USER
 
@@ -149,26 +146,7 @@ def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: http
 
 
 def test_smoke_flow_of_the_generated_ci_passes_against_the_stack(stack: ComposeStack) -> None:
-    smoke = subprocess.run(
-        [
-            "python3",
-            "deploy/smoke.py",
-            "--api",
-            stack.url("api"),
-            "--flower",
-            stack.url("flower"),
-        ],
-        cwd=stack.project,
-        env=os.environ
-        | {
-            "FLOWER_BASIC_AUTH": stack.variables()["FLOWER_BASIC_AUTH"],
-            "API_TOKEN": bearer_token(stack.project),
-        },
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    smoke = run_smoke(stack, flower=True)
 
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert "job flow ok" in smoke.stdout

@@ -3,8 +3,6 @@ bootstrap. `make up`, the job flow over HTTP, then `make down`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +12,8 @@ from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE
 from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, new_product
-from tests.real_stack import ComposeStack, stack_up
+from tests.real_stack import ComposeStack, run_smoke, stack_up
 from tests.stack import wait_for
-from tests.tools import bearer_token
 
 ANSWERS = {"worker_per_queue": "yes", "use_flower": "no", "worker_bootstrap": "manifest"}
 QUEUES = ["analytics", "default", "erp", "notifications"]
@@ -79,15 +76,7 @@ def test_erp_sync_is_run_by_the_erp_worker(stack: ComposeStack, api: httpx.Clien
 
 
 def test_smoke_flow_of_the_generated_ci_passes_without_flower(stack: ComposeStack) -> None:
-    smoke = subprocess.run(
-        ["python3", "deploy/smoke.py", "--api", stack.url("api")],
-        cwd=stack.project,
-        env=os.environ | {"API_TOKEN": bearer_token(stack.project)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    smoke = run_smoke(stack, flower=False)
 
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 

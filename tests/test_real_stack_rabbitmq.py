@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +19,14 @@ from cookiecutter.main import cookiecutter
 
 from tests.conftest import TEMPLATE
 from tests.docker_engine import ensure_rabbitmq_image
-from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
-from tests.real_stack import ComposeStack, docker, record, stack_up
+from tests.flows import (
+    EMAIL,
+    category_becomes,
+    flower_lists_the_job_and_its_callback,
+    new_product,
+)
+from tests.real_stack import ComposeStack, docker, record, run_smoke, stack_up
 from tests.stack import wait_for
-from tests.tools import bearer_token
 
 # The issue's bound on a crashed worker's job running again, counted from the restart.
 REDELIVERY_BOUND = 30.0
@@ -110,57 +113,35 @@ def test_queues_are_priority_queues(
 
 
 def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: httpx.Client) -> None:
-    product_id = new_product(api)
-    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
-    category_becomes(api, product_id, "kitchen-restock-notified")
-
-    wait_for(
-        lambda: bool(flower_tasks(flower, "loom.callback.RestockEmailSuccessCallback")),
-        "Flower to list the success callback",
-        timeout=JOB_TIMEOUT,
-    )
-    assert flower_tasks(flower, "loom.job.SendRestockEmailJob")
+    flower_lists_the_job_and_its_callback(api, flower)
 
 
 def test_smoke_flow_of_the_generated_ci_passes_against_the_stack(stack: ComposeStack) -> None:
-    smoke = subprocess.run(
-        [
-            "python3",
-            "deploy/smoke.py",
-            "--api",
-            stack.url("api"),
-            "--flower",
-            stack.url("flower"),
-        ],
-        cwd=stack.project,
-        env=os.environ
-        | {
-            "FLOWER_BASIC_AUTH": stack.variables()["FLOWER_BASIC_AUTH"],
-            "API_TOKEN": bearer_token(stack.project),
-        },
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    smoke = run_smoke(stack, flower=True)
 
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert "job flow ok" in smoke.stdout
     assert "Flower ok" in smoke.stdout
 
 
-@contextmanager
-def products_lock(stack: ComposeStack) -> Iterator[psycopg.Connection[Any]]:
-    """The products table held by an open transaction in the stack's PostgreSQL: a job
-    reading a product waits until it is rolled back."""
+def stack_database(stack: ComposeStack, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """The stack's own database, through its published port, as its superuser."""
     variables = stack.variables()
-    with psycopg.connect(
+    return psycopg.connect(
         host="127.0.0.1",
         port=int(variables["POSTGRES_PORT"]),
         user="postgres",
         password=variables["POSTGRES_PASSWORD"],
         dbname=variables["APP_DB_NAME"],
-    ) as connection:
+        autocommit=autocommit,
+    )
+
+
+@contextmanager
+def products_lock(stack: ComposeStack) -> Iterator[psycopg.Connection[Any]]:
+    """The products table held by an open transaction in the stack's PostgreSQL: a job
+    reading a product waits until it is rolled back."""
+    with stack_database(stack) as connection:
         connection.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
         try:
             yield connection
@@ -169,18 +150,10 @@ def products_lock(stack: ComposeStack) -> Iterator[psycopg.Connection[Any]]:
 
 
 def a_job_waits_on_the_lock(stack: ComposeStack) -> bool:
-    variables = stack.variables()
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=int(variables["POSTGRES_PORT"]),
-        user="postgres",
-        password=variables["POSTGRES_PASSWORD"],
-        dbname=variables["APP_DB_NAME"],
-        autocommit=True,
-    ) as observer:
+    with stack_database(stack, autocommit=True) as observer:
         waiting = observer.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND wait_event_type = 'Lock'",
-            (variables["APP_DB_USER"],),
+            (stack.variables()["APP_DB_USER"],),
         ).fetchone()
     return waiting is not None and waiting[0] > 0
 
