@@ -36,8 +36,10 @@ demo: install ## Bake the default project into ./demo and serve it on http://127
 	$(UV) run --no-sync cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/loom-store run PORT=$(PORT)
 
+# Two test processes: the real-container tests, which mostly wait on the containers, run
+# one after another in one; every other test runs in the other (see tests/conftest.py).
 test: install system-tools ## Run the template's tests: bakes, checks, the embedded run and the real stack
-	$(UV) run --no-sync pytest
+	$(UV) run --no-sync pytest -n 2 --dist loadgroup --durations=15
 
 # Not part of `make test`: its result depends on the day's releases, not on this template.
 LATEST_DIR := .latest

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from tests.docker_engine import docker_engine, ensure_stand_in_images
-from tests.real_stack import TIMINGS, VISIBILITY_TIMEOUT, ComposeStack, record, stack_up
+from tests.real_stack import (
+    TIMINGS_FILE,
+    VISIBILITY_TIMEOUT,
+    ComposeStack,
+    record,
+    recorded,
+    stack_up,
+)
 from tests.stack import free_port, wait_for
 from tests.tools import bearer_token, uv_executable
 
@@ -49,12 +57,21 @@ def generated_files(project: Path) -> list[Path]:
     return [path for path in project.rglob("*") if path.is_file() and ".venv" not in path.parts]
 
 
+def copied_without_render(project: Path, path: Path) -> bool:
+    """True for the files cookiecutter copies as they are (``_copy_without_render``): the
+    baked project's own Jinja templates."""
+    patterns = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_copy_without_render"]
+    relative = path.relative_to(project)
+    return any(relative.is_relative_to(pattern) or relative.match(pattern) for pattern in patterns)
+
+
 def unrendered_jinja(project: Path) -> list[str]:
-    """Files of ``project`` that still hold Jinja markers."""
+    """Files of ``project`` that still hold Jinja markers, its own templates left out."""
     return [
         str(path.relative_to(project))
         for path in generated_files(project)
-        if UNRENDERED_JINJA.search(path.read_text(errors="ignore"))
+        if not copied_without_render(project, path)
+        and UNRENDERED_JINJA.search(path.read_text(errors="ignore"))
     ]
 
 
@@ -218,9 +235,37 @@ def default_compose_stack(
         yield stack
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's timings file, named once by the main process; the test processes inherit it."""
+    if not hasattr(config, "workerinput"):
+        timings = Path(tempfile.mkdtemp(prefix="loom-timings-")) / "timings.jsonl"
+        os.environ[TIMINGS_FILE] = str(timings)
+
+
+def process_group(item: pytest.Item) -> str:
+    """Tests that share a module's bake run in one process; each supported combination of
+    test_options.py is a bake of its own, so the combinations spread over both processes."""
+    callspec = getattr(item, "callspec", None)
+    combination = callspec.params.get("combination") if callspec else None
+    return f"{item.path.name}::{combination}" if combination else item.path.name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that drive the one Docker engine run one after another in a process of
+    their own, and first: they are the longest chain, the rest shares the other process."""
+    for item in items:
+        if "container_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("containers"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(process_group(item)))
+    items.sort(key=lambda item: "container_engine" not in getattr(item, "fixturenames", ()))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The durations measured on the real containers, for the record."""
-    if TIMINGS:
+    timings = recorded()
+    shutil.rmtree(Path(os.environ[TIMINGS_FILE]).parent, ignore_errors=True)
+    if timings:
         terminalreporter.section("real-container timings")
-        for what, seconds in TIMINGS:
+        for what, seconds in timings:
             terminalreporter.write_line(f"{seconds:7.1f} s  {what}")

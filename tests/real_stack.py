@@ -42,12 +42,21 @@ HEALTHY_TIMEOUT = 240.0
 # stacks: the generated rule (longer than the longest soft time limit plus its countdown,
 # 30 s + 5 s) kept, but well under the 600 s default so a crash test can wait it out.
 VISIBILITY_TIMEOUT = 40
-# Measured durations, printed in the session's closing summary (see conftest).
-TIMINGS: list[tuple[str, float]] = []
+# Measured durations go to this file (one JSON line each), which the test run's closing
+# summary prints (see conftest): a file, because the tests run in parallel processes.
+TIMINGS_FILE = "REAL_STACK_TIMINGS_FILE"
 
 
 def record(what: str, seconds: float) -> None:
-    TIMINGS.append((what, seconds))
+    with Path(os.environ[TIMINGS_FILE]).open("a") as timings:
+        timings.write(json.dumps([what, seconds]) + "\n")
+
+
+def recorded() -> list[tuple[str, float]]:
+    timings = Path(os.environ[TIMINGS_FILE])
+    if not timings.exists():
+        return []
+    return [tuple(json.loads(line)) for line in timings.read_text().splitlines()]
 
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -82,15 +91,20 @@ class ComposeStack:
             check=False,
         )
 
-    def services(self) -> list[str]:
-        result = subprocess.run(
-            ["docker-compose", "config", "--services"],
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """docker-compose in the project, for what its Makefile has no target for."""
+        return subprocess.run(
+            ["docker-compose", *args],
             cwd=self.project,
             capture_output=True,
             text=True,
-            timeout=60,
-            check=True,
+            timeout=timeout,
+            check=False,
         )
+
+    def services(self) -> list[str]:
+        result = self.compose("config", "--services", timeout=60)
+        assert result.returncode == 0, result.stderr
         return result.stdout.split()
 
     def long_running(self) -> list[str]:

@@ -49,14 +49,21 @@ def free_port() -> int:
         return port
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
-    """Poll ``condition`` every 0.2 s; fail the test with ``what`` after ``timeout`` seconds."""
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    timeout: float = STARTUP_TIMEOUT,
+    diagnose: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``condition`` every 0.2 s; fail the test with ``what`` after ``timeout`` seconds,
+    and with what ``diagnose`` finds then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    found = f"\n{diagnose()}" if diagnose else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{found}")
 
 
 def admin_connection() -> psycopg.Connection[Any]:
@@ -220,6 +227,8 @@ class Stack:
     worker_queues: str
     log_dir: Path
     vhost: Vhost | None = None
+    # Variables set in the shell that runs compose: they win over .env, as in compose.
+    shell: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     host_ports: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -243,6 +252,7 @@ class Stack:
                 "WORKER_QUEUES": self.worker_queues,
             }
             | rabbitmq
+            | self.shell
         )
 
     @cached_property
@@ -404,9 +414,12 @@ INFRASTRUCTURE = frozenset({"postgres", "redis", "rabbitmq"})
 
 
 @contextmanager
-def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[Stack]:
+def running_stack(
+    project: Path, log_dir: Path, worker_queues: str, shell: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """The one-shot services (migrate) to completion, then every long-running one, each
-    waited for by its own healthcheck."""
+    waited for by its own healthcheck; ``shell`` holds variables as if exported before
+    ``make up``."""
     env = read_env_file(project / ".env")
     with (
         private_redis(env["REDIS_PASSWORD"]) as redis_port,
@@ -414,6 +427,7 @@ def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[
         private_vhost() if "RABBITMQ_DEFAULT_VHOST" in env else nullcontext() as vhost,
     ):
         stack = Stack(project, redis_port, database, login, password, worker_queues, log_dir, vhost)
+        stack.shell.update(shell or {})
         services = [name for name in stack.services if name not in INFRASTRUCTURE]
         try:
             for name in services:
@@ -428,3 +442,8 @@ def running_stack(project: Path, log_dir: Path, worker_queues: str) -> Iterator[
             yield stack
         finally:
             stack.stop_all()
+
+
+def json_log(stack: Stack, service: str) -> list[dict[str, Any]]:
+    """The service's log records; Celery prints its banner and shutdown notice as text."""
+    return [json.loads(line) for line in stack.log(service).splitlines() if line.startswith("{")]

@@ -168,7 +168,10 @@ def test_unknown_choice_is_refused_with_the_choices(
 def test_job_queues_in_the_hook_match_the_jobs_yaml(hook: ModuleType) -> None:
     jobs_yaml = TEMPLATE / "{{cookiecutter.project_slug}}" / "config" / "jobs.yaml"
     routed = {
-        job: spec["queue"] for job, spec in yaml.safe_load(jobs_yaml.read_text())["jobs"].items()
+        job: spec["queue"]
+        for job, spec in yaml.safe_load(jobs_yaml.read_text())["jobs"].items()
+        # The sweep follows the default_queue answer, which the hook checks on its own.
+        if spec["queue"] != "{{ cookiecutter.default_queue }}"
     }
 
     assert routed == hook.JOB_QUEUES

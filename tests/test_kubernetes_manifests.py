@@ -217,7 +217,7 @@ def test_every_process_of_the_stack_has_its_manifest(manifests: Manifests) -> No
     flower_file = manifests.project / "deploy" / "kubernetes" / "base" / "flower.yaml"
     assert flower_file.exists() == bool(flower)
     deployments = {d["metadata"]["name"] for d in manifests.of_kind("Deployment")}
-    assert deployments == {"api", *expected_workers(answers), *flower}
+    assert deployments == {"api", *expected_workers(answers), "beat", *flower}
     assert [job["metadata"]["name"] for job in manifests.of_kind("Job")] == ["migrate"]
     assert {s["metadata"]["name"] for s in manifests.of_kind("Service")} == {"api", *flower}
     assert manifests.named("HorizontalPodAutoscaler", "api")["spec"]["scaleTargetRef"] == {
@@ -311,6 +311,35 @@ def test_api_is_probed_on_health_and_workers_by_a_celery_ping_to_themselves(
             command = container[probe]["exec"]["command"][-1]
             assert "celery --broker=" in command
             assert f'inspect ping --destination={node}@"$HOSTNAME"' in command
+
+
+def test_beat_runs_exactly_one_replica_replaced_not_rolled(manifests: Manifests) -> None:
+    beat = manifests.named("Deployment", "beat")
+
+    # Two beats, even for the overlap of a rolling update, send every periodic job twice.
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = beat["spec"]["template"]["spec"]["containers"]
+    package = manifests.answers()["package_name"]
+    assert container["command"][:4] == ["celery", "-A", f"{package}.beat_main:celery_app", "beat"]
+    state = "--schedule=beat-state/schedule"
+    assert state in container["command"]
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert "/app/beat-state" in mounts  # writable beside the read-only root filesystem
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["exec"]["command"][-2:] == ["alive", "beat-state/schedule"]
+
+
+def test_beat_is_left_out_of_autoscaling(manifests: Manifests) -> None:
+    targets = {
+        scaled["spec"]["scaleTargetRef"]["name"] for scaled in manifests.of_kind("ScaledObject")
+    }
+    targets |= {
+        hpa["spec"]["scaleTargetRef"]["name"]
+        for hpa in manifests.of_kind("HorizontalPodAutoscaler")
+    }
+
+    assert "beat" not in targets
 
 
 def test_only_the_api_port_is_reachable_from_outside_the_namespace(manifests: Manifests) -> None:

@@ -33,7 +33,7 @@ def stack(
 
 def test_stack_runs_one_healthy_worker_per_queue_and_no_flower(stack: ComposeStack) -> None:
     assert sorted(stack.long_running()) == sorted(
-        ["api", "postgres", "redis", *(f"worker-{queue}" for queue in QUEUES)]
+        ["api", "beat", "postgres", "redis", *(f"worker-{queue}" for queue in QUEUES)]
     )
     assert stack.all_healthy()
 

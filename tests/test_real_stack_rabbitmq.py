@@ -74,6 +74,7 @@ def queue(stack: ComposeStack, management: httpx.Client, name: str) -> dict[str,
 def test_every_service_is_healthy_with_rabbitmq_and_redis(stack: ComposeStack) -> None:
     assert sorted(stack.long_running()) == [
         "api",
+        "beat",
         "flower",
         "postgres",
         "rabbitmq",

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.flows import (
     EMAIL,
@@ -25,7 +26,7 @@ from tests.flows import (
     new_product,
     restock_email_tags_the_product,
 )
-from tests.stack import Stack, running_stack, wait_for
+from tests.stack import Stack, json_log, running_stack, wait_for
 
 # The generated model's category column (product/model.py).
 CATEGORY_LENGTH = 120
@@ -177,11 +178,40 @@ def test_the_dispatching_caller_is_in_the_jobs_log(api: httpx.Client, stack: Sta
 
     api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
 
-    def logged_with_caller(line: str) -> bool:
-        return f"product_id={product_id} " in line and "requested_by=local-operator" in line
+    def logged_with_caller(record: dict[str, Any]) -> bool:
+        caller = record.get("requested_by")
+        return record.get("product_id") == product_id and caller == "local-operator"
 
     wait_for(
-        lambda: any(logged_with_caller(line) for line in stack.log("worker").splitlines()),
+        lambda: any(logged_with_caller(record) for record in json_log(stack, "worker")),
         "the worker to log who asked for the job",
         timeout=JOB_TIMEOUT,
     )
+
+
+def test_the_worker_logs_a_job_under_the_trace_id_of_the_request(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+
+    accepted = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    trace_id = accepted.headers["x-request-id"]
+    category_becomes(api, product_id, "kitchen-restock-notified")
+    job = [record for record in json_log(stack, "worker") if record.get("product_id") == product_id]
+    assert [record["event"] for record in job] == ["restock email", "restock email sent"]
+    assert {record["trace_id"] for record in job} == {trace_id}
+
+
+def test_the_api_serves_prometheus_metrics_by_route_without_a_token(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+    api.get(f"/products/{product_id}")
+
+    scraped = httpx.get(f"{stack.url('api')}/metrics", timeout=10)
+
+    assert scraped.status_code == 200
+    families = {family.name: family for family in text_string_to_metric_families(scraped.text)}
+    routes = {sample.labels["path_template"] for sample in families["http_requests"].samples}
+    assert {"/products/", "/products/{id}"} <= routes

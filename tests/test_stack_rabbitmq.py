@@ -65,6 +65,15 @@ def sync_erp(api: httpx.Client, product_id: int) -> str:
     return str(job_id)
 
 
+def wait_for_ready(vhost: Vhost, queue: str, count: int) -> None:
+    """The API publishes after the commit, in the background: wait for what it sent."""
+    wait_for(
+        lambda: vhost.queues().get(queue, {}).get("messages_ready", 0) >= count,
+        f"{count} message(s) ready in {queue}",
+        timeout=30,
+    )
+
+
 def test_api_worker_and_flower_use_rabbitmq_as_their_broker(stack: Stack, vhost: Vhost) -> None:
     for service in ("api", "worker"):
         assert (
@@ -107,6 +116,7 @@ def test_forced_failure_reaches_the_failure_callback(api: httpx.Client) -> None:
 
 def test_every_queue_is_a_priority_queue(api: httpx.Client, vhost: Vhost) -> None:
     sync_erp(api, new_product(api))  # the API declares erp, which no worker here consumes
+    wait_for_ready(vhost, "erp", 1)
 
     queues = vhost.queues()
 
@@ -120,6 +130,7 @@ def test_erp_sync_carries_the_yaml_priority_and_countdown(api: httpx.Client, vho
 
     job_id = sync_erp(api, new_product(api))
 
+    wait_for_ready(vhost, "erp", 1)
     (message,) = vhost.drain("erp")
     assert message.headers["id"] == job_id
     assert message.headers["task"] == "loom.job.SyncProductToErpJob"
@@ -132,6 +143,7 @@ def test_rabbitmq_hands_out_the_erp_job_before_an_earlier_lower_priority_message
     api: httpx.Client, vhost: Vhost
 ) -> None:
     sync_erp(api, new_product(api))  # erp exists, declared by the API
+    wait_for_ready(vhost, "erp", 1)
     vhost.drain("erp")
     vhost.publish("erp", {"bulk": True}, priority=0)
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import schemathesis
+import structlog
 from fastapi.testclient import TestClient
+from loom.core.di.container import LoomContainer
 from loom.core.job.job import Job
+from loom.core.job.service import JobService
 
+from {{ cookiecutter.package_name }}.jobs import added_jobs
 from {{ cookiecutter.package_name }}.loom_fixes import quiet_known_warnings
 from {{ cookiecutter.package_name }}.product.jobs import (
     BuildProductSummaryJob,
+    LowStockSweepJob,
     SendRestockEmailJob,
     SyncProductToErpJob,
 )
@@ -26,6 +32,8 @@ JOB_TYPES: tuple[type[Job[Any]], ...] = (
     SendRestockEmailJob,
     BuildProductSummaryJob,
     SyncProductToErpJob,
+    LowStockSweepJob,
+    *added_jobs(),
 )
 ROUTING = ("__queue__", "__retries__", "__countdown__", "__timeout__", "__priority__")
 
@@ -42,6 +50,22 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def known_warnings_quiet() -> None:
     """The filters the service installs at start, for tests that boot plain loom too."""
     quiet_known_warnings()
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """A start outside the test environment configures logging for the whole process
+    (config/observability.yaml); put every logger and structlog back after each test."""
+    structlog_config = structlog.get_config()
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    saved = [(logger, logger.level, list(logger.handlers), logger.propagate) for logger in loggers]
+    yield
+    structlog.configure(**structlog_config)
+    logging.captureWarnings(False)
+    for logger, level, handlers, propagate in saved:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +114,46 @@ def api_schema() -> schemathesis.schemas.BaseSchema:
     another loop (asyncpg refuses that).
     """
     return schemathesis.openapi.from_asgi("/openapi.json", create_api())
+
+
+ResultT = TypeVar("ResultT")
+
+
+class JobRunner(Protocol):
+    def __call__(
+        self,
+        job: type[Job[ResultT]],
+        /,
+        *,
+        params: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> ResultT: ...
+
+
+@pytest.fixture
+def run_job() -> Iterator[JobRunner]:
+    """Run a job now, in this process, with the started API's own job service (in-process:
+    the tests load no ``celery:`` section) and on its event loop, as ``JobService.run()``
+    does inside a use case."""
+    containers: list[LoomContainer] = []
+    with TestClient(create_api(modules=[containers.append])) as client:
+        service: JobService = containers[0].resolve(JobService)
+        portal = client.portal
+        assert portal is not None  # set while the client is open
+
+        def run(
+            job: type[Job[ResultT]],
+            /,
+            *,
+            params: dict[str, Any] | None = None,
+            payload: dict[str, Any] | None = None,
+        ) -> ResultT:
+            async def execute() -> ResultT:
+                return await service.run(job, params=params, payload=payload)
+
+            return portal.call(execute)
+
+        yield run
 
 
 class ProductFactory(Protocol):

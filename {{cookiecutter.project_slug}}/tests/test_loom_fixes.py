@@ -32,10 +32,13 @@ from loom.celery.service import CeleryJobService
 from loom.core.config.overrides import load_application_config
 from loom.core.di.container import LoomContainer
 from loom.core.job.service import JobService
+from loom.prometheus.middleware import PrometheusMiddleware
 from loom.rest import autocrud
 from loom.rest.fastapi.auto import create_app
 from packaging.requirements import Requirement
 from packaging.version import Version
+from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
 
 from {{ cookiecutter.package_name }}.auth import DevelopmentAccess
 from {{ cookiecutter.package_name }}.loom_fixes import (
@@ -203,6 +206,32 @@ def test_defect_plain_loom_documents_a_422_body_it_never_sends() -> None:
     assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HTTPValidationError"
     }
+
+
+def route_templates_counted(app: FastAPI) -> set[str]:
+    """The ``path_template`` labels of the GETs counted after reading product 1 twice."""
+    registry = CollectorRegistry()
+    for index, middleware in enumerate(app.user_middleware):
+        factory: Any = middleware.cls
+        if isinstance(factory, type) and issubclass(factory, PrometheusMiddleware):
+            app.user_middleware[index] = Middleware(factory, registry=registry)
+    with TestClient(app) as client:
+        client.get("/products/1")
+        client.get("/products/2")
+    return {
+        sample.labels["path_template"]
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels["method"] == "GET"
+    }
+
+
+def test_defect_plain_loom_counts_every_request_as_unmatched() -> None:
+    assert route_templates_counted(plain_loom_api()) == {"__unmatched__"}
+
+
+def test_fix_metrics_count_requests_by_route_template() -> None:
+    assert route_templates_counted(create_api()) == {"/products/{id}"}
 
 
 # Runs each start in one fresh interpreter with every warning shown and writes what each

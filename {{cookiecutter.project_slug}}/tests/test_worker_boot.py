@@ -7,12 +7,15 @@ import importlib
 import pytest
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.jobs import added_jobs
 from {{ cookiecutter.package_name }}.runtime import create_api, create_worker
 
 EXPECTED_TASKS = {
+    *(f"loom.job.{job.__name__}" for job in added_jobs()),
     "loom.job.SendRestockEmailJob",
     "loom.job.BuildProductSummaryJob",
     "loom.job.SyncProductToErpJob",
+    "loom.job.LowStockSweepJob",
     "loom.callback.RestockEmailSuccessCallback",
     "loom.callback.RestockEmailFailureCallback",
     "loom.callback_error.RestockEmailSuccessCallback",
@@ -56,6 +59,7 @@ def test_api_serves_the_product_routes(discovery_mode: str) -> None:
         "/products/{id}",
         "/products/low-stock",
         "/products/jobs/sync-erp",
+        "/products/jobs/low-stock-sweep",
         "/products/{product_id}/jobs/restock-email",
         "/products/{product_id}/jobs/summary",
         "/products/{product_id}/workflows/restock",

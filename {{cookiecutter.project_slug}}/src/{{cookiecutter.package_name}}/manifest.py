@@ -1,8 +1,10 @@
 """Everything the service registers, listed by hand: read when ``app.discovery.mode: manifest``.
 
-Keep it in step with the modules list in ``config/base.yaml``; a test boots both.
+Keep it in step with the modules list in ``config/base.yaml``; a test boots both. Jobs
+added with ``make new-job`` come from the ``jobs`` package, which lists itself.
 """
 
+from {{ cookiecutter.package_name }}.jobs import added_jobs
 from {{ cookiecutter.package_name }}.outbox.model import OutboxEntry
 from {{ cookiecutter.package_name }}.product.callbacks import (
     RestockEmailFailureCallback,
@@ -11,6 +13,7 @@ from {{ cookiecutter.package_name }}.product.callbacks import (
 from {{ cookiecutter.package_name }}.product.interface import ProductInterface
 from {{ cookiecutter.package_name }}.product.jobs import (
     BuildProductSummaryJob,
+    LowStockSweepJob,
     SendRestockEmailJob,
     SyncProductToErpJob,
 )
@@ -20,6 +23,7 @@ from {{ cookiecutter.package_name }}.product.use_cases import (
     DispatchRestockEmailUseCase,
     ListLowStockProductsUseCase,
     RestockWorkflowUseCase,
+    RunLowStockSweepUseCase,
     SyncProductsToErpUseCase,
 )
 
@@ -30,7 +34,14 @@ USE_CASES = [
     BuildProductSummaryUseCase,
     RestockWorkflowUseCase,
     SyncProductsToErpUseCase,
+    RunLowStockSweepUseCase,
 ]
 INTERFACES = [ProductInterface]
-JOBS = [SendRestockEmailJob, BuildProductSummaryJob, SyncProductToErpJob]
+JOBS = [
+    SendRestockEmailJob,
+    BuildProductSummaryJob,
+    SyncProductToErpJob,
+    LowStockSweepJob,
+    *added_jobs(),
+]
 CALLBACKS = [RestockEmailSuccessCallback, RestockEmailFailureCallback]

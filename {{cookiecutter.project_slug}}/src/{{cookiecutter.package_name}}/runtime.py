@@ -2,7 +2,8 @@
 
 Jobs run in the API process unless the ``celery:`` section is loaded: the worker always
 loads it, the API only with ``JOB_RUNTIME=celery`` (the compose stack sets it). With
-Celery, the API records every dispatch in the transactional outbox (``outbox/``).
+Celery, the API and the worker record every dispatch in the transactional outbox
+(``outbox/``). Beat (``beat_main.py``) is the worker's app plus ``schedule.py``.
 Settings that break their rule stop either process at start, in one line.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,17 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     apply_job_overrides,
     document_error_responses,
     guard_request_bodies,
+    label_metrics_by_route,
     quiet_known_warnings,
     refuse_unstorable_values,
     worker_job_service_module,
 )
-from {{ cookiecutter.package_name }}.outbox.install import install_outbox
+from {{ cookiecutter.package_name }}.observability import (
+    keep_loom_logging_in_the_worker,
+    log_python_warnings,
+    route_server_logs,
+)
+from {{ cookiecutter.package_name }}.outbox.install import install_outbox, install_worker_outbox
 from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
 from {{ cookiecutter.package_name }}.setting_error import SettingError
 
@@ -113,22 +121,26 @@ def config_paths(process: Process) -> list[str]:
     return [str(directory / layer) for layer in layers]
 
 
-def create_api() -> FastAPI:
+def create_api(modules: Sequence[Callable[[LoomContainer], None]] = ()) -> FastAPI:
+    """Boot the API; ``modules`` also see its container (the tests take the job service there)."""
     try:
-        return _create_api()
+        return _create_api(modules)
     except SettingError as exc:
         raise SystemExit(f"ERROR: {exc}") from None
 
 
-def _create_api() -> FastAPI:
+def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
     quiet_known_warnings()
+    log_python_warnings()
     paths = config_paths(Process.API)
     containers: list[LoomContainer] = []
     with api_authentication() as authenticator:
-        app = create_app(*paths, authenticator=authenticator, modules=[containers.append])
+        app = create_app(*paths, authenticator=authenticator, modules=[containers.append, *modules])
     if authenticator is None:
         declare_bearer_scheme(app)
     apply_job_overrides(load_application_config(*paths))
+    route_server_logs()
+    label_metrics_by_route(app)
     guard_request_bodies(app)
     document_error_responses(app)
     refuse_unstorable_values(containers[0])
@@ -146,6 +158,7 @@ def _create_api() -> FastAPI:
 def create_worker(**explicit: Any) -> Celery:
     """Boot the Celery app; ``explicit`` goes to ``bootstrap_worker`` (jobs=, callbacks=...)."""
     quiet_known_warnings()
+    log_python_warnings()
     booted: list[Celery] = []
     result = bootstrap_worker(
         *config_paths(Process.WORKER),
@@ -153,10 +166,14 @@ def create_worker(**explicit: Any) -> Celery:
         **explicit,
     )
     booted.append(result.celery_app)
+    keep_loom_logging_in_the_worker()
     refuse_unstorable_values(result.container)
     try:
         result.celery_app.conf.update(celery_operational_settings())
         configure_broker(result.celery_app)
+        install_worker_outbox(
+            result.container, result.celery_app, OutboxSettings.from_environment()
+        )
     except SettingError as exc:
         raise SystemExit(f"ERROR: {exc}") from None
     return result.celery_app

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,27 +71,36 @@ def api() -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture
-def worker(api: TestClient, tmp_path: Path) -> Iterator[Path]:
-    """A Celery worker process on every queue, stopped by its PID afterwards; its log."""
+@contextmanager
+def running_worker(log_path: Path, **environment: str) -> Iterator[Path]:
+    """A Celery worker process on every queue, with ``environment`` over this process's,
+    stopped by its PID afterwards; yields the file its output goes to."""
     node = f"itest-{secrets.token_hex(3)}@localhost"
     celery = [sys.executable, "-m", "celery"]
     app = "{{ cookiecutter.package_name }}.worker_main:celery_app"
-    log = (tmp_path / "worker.log").open("wb")
+    log = log_path.open("wb")
     queues = "--queues=default,notifications,analytics,erp"
     process = subprocess.Popen(
         [*celery, "-A", app, "worker", "--pool=solo", f"--hostname={node}", queues],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env=os.environ | environment,
         start_new_session=True,
     )
     try:
         ping = [*celery, "--broker", os.environ["CELERY_BROKER_URL"], "inspect", "ping", "-d", node]
         deadline = time.monotonic() + TIMEOUT
         while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "the worker did not answer ping"
-        yield tmp_path / "worker.log"
+        yield log_path
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(api: TestClient, tmp_path: Path) -> Iterator[Path]:
+    """A worker on every queue, started once the API has created the tables; its log."""
+    with running_worker(tmp_path / "worker.log") as log:
+        yield log

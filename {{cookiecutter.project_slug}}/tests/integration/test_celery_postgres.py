@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.runtime import create_api
 
-from tests.integration.conftest import TIMEOUT, requires_services
+from tests.integration.conftest import TIMEOUT, requires_services, running_worker
 
 EMAIL = {"recipientEmail": "buyer@example.com"}
 
@@ -58,3 +61,26 @@ def test_value_past_the_integer_column_is_refused_not_a_500(path: str) -> None:
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"]["code"] == "boundary_validation"
+
+
+def test_worker_logs_the_job_under_the_trace_id_of_the_dispatching_request(
+    api: TestClient, tmp_path: Path
+) -> None:
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    deployed = {"LOOM_ENV": "production", "CURSOR_KEY_K1": key}
+    with running_worker(tmp_path / "worker.log", **deployed) as log:
+        product_id = out_of_stock_product(api)
+
+        response = api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+        trace_id = response.headers["x-request-id"]
+        tagged = category_of(api, product_id, "kitchen-restock-notified")
+        assert tagged == "kitchen-restock-notified"
+        # Celery prints its start banner and shutdown notice outside logging, as text.
+        lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    job = [record for record in records if record.get("product_id") == product_id]
+    assert [record["event"] for record in job] == ["restock email", "restock email sent"]
+    assert {record["trace_id"] for record in job} == {trace_id}
+    finished = [record for record in records if "succeeded" in record["event"]]
+    assert {record.get("trace_id") for record in finished} == {trace_id}

@@ -1,4 +1,5 @@
-"""Put the outbox into a booted API: its job service, its relay, its line in ``/health``.
+"""Put the outbox into a booted API (its job service, its relay, its line in ``/health``)
+and into a booted worker (its job service only).
 
 Runs after ``create_app`` returns, because loom registers its own ``JobService`` after
 the application's modules; use cases resolve the service per request, so registering
@@ -38,6 +39,19 @@ def install_outbox(
     _report_backlog_in_health(app, relay)
     app.state.outbox_relay = relay  # for operators' scripts and the tests
     return relay
+
+
+def install_worker_outbox(
+    container: LoomContainer, celery_app: Celery, settings: OutboxSettings
+) -> None:
+    """Jobs that dispatch jobs (the scheduled low-stock sweep) record them as the API does:
+    the row commits with the job's own transaction, its publish follows the commit, and
+    the API's relay publishes whatever that misses. The worker runs no relay of its own:
+    the API always runs beside it in Celery mode, and one kind of relay is enough."""
+    inner = container.resolve(JobService)
+    assert isinstance(inner, CeleryJobService), "the outbox wraps the Celery job service"
+    relay = OutboxRelay(celery_app, container.resolve(SessionManager), settings)
+    container.register_instance(JobService, OutboxJobService(inner, relay))
 
 
 def _run_relay_with_the_app(app: FastAPI, relay: OutboxRelay) -> None:

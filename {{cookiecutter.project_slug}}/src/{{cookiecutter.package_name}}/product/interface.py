@@ -12,6 +12,7 @@ from {{ cookiecutter.package_name }}.product.use_cases import (
     DispatchRestockEmailUseCase,
     ListLowStockProductsUseCase,
     RestockWorkflowUseCase,
+    RunLowStockSweepUseCase,
     SyncProductsToErpUseCase,
 )
 
@@ -39,6 +40,14 @@ class ProductInterface(RestInterface[Product]):
             path="/jobs/sync-erp",
             requires_roles=WRITE_ROLES,
             summary="Queue one ERP sync job per product",
+            status_code=202,
+        ),
+        RestRoute(
+            use_case=RunLowStockSweepUseCase,
+            method="POST",
+            path="/jobs/low-stock-sweep",
+            requires_roles=WRITE_ROLES,
+            summary="Run the scheduled low-stock sweep now (emails at most once a day each)",
             status_code=202,
         ),
         RestRoute(

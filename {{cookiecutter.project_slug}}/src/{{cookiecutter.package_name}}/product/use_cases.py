@@ -27,14 +27,11 @@ from loom.core.use_case import F, Input, LoadById, Query, Rule
 from loom.core.use_case.invoker import ApplicationInvoker
 from loom.core.use_case.use_case import UseCase
 
-from {{ cookiecutter.package_name }}.product.callbacks import (
-    RestockEmailFailureCallback,
-    RestockEmailSuccessCallback,
-)
 from {{ cookiecutter.package_name }}.product.jobs import (
     BuildProductSummaryJob,
-    SendRestockEmailJob,
+    LowStockSweepJob,
     SyncProductToErpJob,
+    dispatch_restock_email,
 )
 from {{ cookiecutter.package_name }}.product.model import INT4_MAX, NonNegativeInt4, Product
 
@@ -74,21 +71,16 @@ class JobAccepted(Command, frozen=True):
     queue: str
 
 
-def dispatch_restock_email(
+def accept_restock_email(
     jobs: JobService, product_id: int, cmd: DispatchRestockEmailCommand
 ) -> JobAccepted:
-    """Queue the restock email with both outcome callbacks; sent only if the caller commits."""
-    handle = jobs.dispatch(
-        SendRestockEmailJob,
-        params={"product_id": product_id},
-        payload={
-            "product_id": product_id,
-            "recipient_email": cmd.recipient_email,
-            "notification_key": str(uuid.uuid4()),
-            "force_fail": cmd.force_fail,
-        },
-        on_success=RestockEmailSuccessCallback,
-        on_failure=RestockEmailFailureCallback,
+    """Queue the restock email a caller asked for: a fresh key, so each request is one email."""
+    handle = dispatch_restock_email(
+        jobs,
+        product_id,
+        recipient_email=cmd.recipient_email,
+        notification_key=str(uuid.uuid4()),
+        force_fail=cmd.force_fail,
     )
     return JobAccepted(job_id=handle.job_id, queue=handle.queue)
 
@@ -105,7 +97,7 @@ class DispatchRestockEmailUseCase(UseCase[Product, JobAccepted]):
         cmd: DispatchRestockEmailCommand = Input(),
         product: Product = LoadById(Product, by="product_id"),
     ) -> JobAccepted:
-        return dispatch_restock_email(self._jobs, product.id, cmd)
+        return accept_restock_email(self._jobs, product.id, cmd)
 
 
 class ProductSummary(Command, frozen=True):
@@ -145,7 +137,7 @@ class RestockWorkflowUseCase(UseCase[Product, RestockWorkflowAccepted]):
         summary: ProductSummary = await self._app.invoke(
             BuildProductSummaryUseCase, params={"product_id": product_id}
         )
-        accepted = dispatch_restock_email(self._jobs, product_id, cmd)
+        accepted = accept_restock_email(self._jobs, product_id, cmd)
         return RestockWorkflowAccepted(
             summary=summary.summary, job_id=accepted.job_id, queue=accepted.queue
         )
@@ -194,3 +186,22 @@ class SyncProductsToErpUseCase(UseCase[Product, ErpSyncAccepted]):
                 )
             )
         return ErpSyncAccepted(job_ids=[h.job_id for h in handles], queue=handles[0].queue)
+
+
+class LowStockSweepAccepted(Command, frozen=True):
+    job_id: str
+    queue: str
+
+
+class RunLowStockSweepUseCase(UseCase[Product, LowStockSweepAccepted]):
+    """``POST /products/jobs/low-stock-sweep``: the scheduled sweep, now, with its defaults.
+
+    For an operator who cannot wait for the next tick; the daily keys make it harmless.
+    """
+
+    def __init__(self, job_service: JobService) -> None:
+        self._jobs = job_service
+
+    async def execute(self) -> LowStockSweepAccepted:
+        handle = self._jobs.dispatch(LowStockSweepJob, payload={})
+        return LowStockSweepAccepted(job_id=handle.job_id, queue=handle.queue)
