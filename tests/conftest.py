@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -209,10 +210,26 @@ def served(default_project: Path, tmp_path: Path) -> Iterator[Served]:
             server.wait()
 
 
+def claim_the_engine_for_this_process() -> None:
+    """Fail at once, saying why, when the container tests were split over two processes:
+    both would install packages and start dockerd at the same time."""
+    claim = Path(os.environ[TIMINGS_FILE]).parent / "engine.lock"
+    handle = claim.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pytest.fail("container tests run in two processes: their xdist group was lost")
+    ENGINE_CLAIMS.append(handle)  # held until this process exits
+
+
+ENGINE_CLAIMS: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def container_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A Docker engine with the stand-in images the generated files name; skips, saying why,
     where none can be had."""
+    claim_the_engine_for_this_process()
     with docker_engine(tmp_path_factory.mktemp("engine")):
         started = time.monotonic()
         default_python = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
@@ -250,6 +267,8 @@ def process_group(item: pytest.Item) -> str:
     return f"{item.path.name}::{combination}" if combination else item.path.name
 
 
+# First: xdist reads the groups in a hook of its own, and a group added after it is lost.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that drive the one Docker engine run one after another in a process of
     their own, and first: they are the longest chain, the rest shares the other process."""
