@@ -20,6 +20,7 @@ from tests.conftest import bake_installed, run_make
 
 PACKAGE = "loom_store"
 NEW_JOB = ("NAME=RecalculatePrices", "QUEUE=analytics", "EVERY=10m")
+DEFAULT_QUEUE_JOB = ("NAME=ArchiveStaleCarts",)
 # Left out of the tree compared before and after a refusal: what tools and Python write.
 NOT_THE_PROJECT = {".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".git"}
 
@@ -32,11 +33,13 @@ def new_job(project: Path, *variables: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default bake (modules discovery) with RecalculatePricesJob added; its config/
-    as baked is kept beside it in ``config-as-baked``."""
+    """The default bake (modules discovery) with RecalculatePricesJob and, with no QUEUE,
+    ArchiveStaleCartsJob added; its config/ as baked is kept beside it in
+    ``config-as-baked``."""
     baked = bake_installed(tmp_path_factory.mktemp("new-job"))
     shutil.copytree(baked / "config", baked.parent / "config-as-baked")
     new_job(baked, *NEW_JOB)
+    new_job(baked, *DEFAULT_QUEUE_JOB)
     return baked
 
 
@@ -97,6 +100,12 @@ def test_new_job_writes_the_module_its_test_and_its_settings(project: Path) -> N
     assert f"{PACKAGE}.jobs.recalculate_prices" in include["modules"]["include"]
 
 
+def test_job_without_a_queue_goes_to_the_default_queue(project: Path) -> None:
+    jobs = yaml.safe_load((project / "config" / "jobs.yaml").read_text())["jobs"]
+
+    assert jobs["ArchiveStaleCartsJob"]["queue"] == "default"
+
+
 def test_every_adds_the_schedule_entry_in_its_agreed_shape(project: Path) -> None:
     baked = yaml.safe_load((project.parent / "config-as-baked" / "schedule.yaml").read_text())
     schedule = yaml.safe_load((project / "config" / "schedule.yaml").read_text())
@@ -128,10 +137,13 @@ def test_project_passes_make_check_with_the_new_job(project: Path) -> None:
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "test_job_recalculate_prices.py .." in result.stdout
+    assert "test_job_archive_stale_carts.py .." in result.stdout
 
 
-def test_worker_registers_the_new_job_with_modules_discovery(project: Path) -> None:
-    assert "loom.job.RecalculatePricesJob" in worker_tasks(project)
+def test_worker_registers_the_new_jobs_with_modules_discovery(project: Path) -> None:
+    assert {"loom.job.RecalculatePricesJob", "loom.job.ArchiveStaleCartsJob"} <= set(
+        worker_tasks(project)
+    )
 
 
 def test_worker_registers_the_new_job_with_the_other_bootstraps(other_bootstrap: Path) -> None:

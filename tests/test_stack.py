@@ -132,6 +132,36 @@ def test_flower_lists_the_job_and_callback_tasks(api: httpx.Client, flower: http
     flower_lists_the_job_and_its_callback(api, flower)
 
 
+def succeeded_on_flower(flower: httpx.Client, task_name: str) -> float:
+    """What Flower's ``/metrics`` counts of ``task_name``'s task-succeeded events."""
+    scraped = flower.get("/metrics")
+    assert scraped.status_code == 200, scraped.text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        if family.name == "flower_events"
+        for sample in family.samples
+        if sample.name == "flower_events_total"
+        and sample.labels.get("task") == task_name
+        and sample.labels.get("type") == "task-succeeded"
+    )
+
+
+def test_flower_serves_the_workers_metrics_for_prometheus(
+    api: httpx.Client, flower: httpx.Client
+) -> None:
+    before = succeeded_on_flower(flower, "loom.job.SendRestockEmailJob")
+    product_id = new_product(api)
+
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+
+    wait_for(
+        lambda: succeeded_on_flower(flower, "loom.job.SendRestockEmailJob") > before,
+        "Flower's /metrics to count the job's success",
+        timeout=JOB_TIMEOUT,
+    )
+
+
 def test_migrations_match_the_models(stack: Stack) -> None:
     checked = stack.run("migrate", ["alembic", "check"])
 
@@ -189,7 +219,7 @@ def test_the_dispatching_caller_is_in_the_jobs_log(api: httpx.Client, stack: Sta
     )
 
 
-def test_the_worker_logs_a_job_under_the_trace_id_of_the_request(
+def test_the_worker_logs_a_job_and_its_callback_under_the_trace_id_of_the_request(
     api: httpx.Client, stack: Stack
 ) -> None:
     product_id = new_product(api)
@@ -199,7 +229,11 @@ def test_the_worker_logs_a_job_under_the_trace_id_of_the_request(
     trace_id = accepted.headers["x-request-id"]
     category_becomes(api, product_id, "kitchen-restock-notified")
     job = [record for record in json_log(stack, "worker") if record.get("product_id") == product_id]
-    assert [record["event"] for record in job] == ["restock email", "restock email sent"]
+    assert [record["event"] for record in job] == [
+        "restock email",
+        "restock email sent",
+        "tagging product category",
+    ]
     assert {record["trace_id"] for record in job} == {trace_id}
 
 

@@ -63,7 +63,7 @@ def test_value_past_the_integer_column_is_refused_not_a_500(path: str) -> None:
     assert response.json()["detail"]["code"] == "boundary_validation"
 
 
-def test_worker_logs_the_job_under_the_trace_id_of_the_dispatching_request(
+def test_worker_logs_the_job_and_its_callback_under_the_trace_id_of_the_request(
     api: TestClient, tmp_path: Path
 ) -> None:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -80,7 +80,11 @@ def test_worker_logs_the_job_under_the_trace_id_of_the_dispatching_request(
         lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
     job = [record for record in records if record.get("product_id") == product_id]
-    assert [record["event"] for record in job] == ["restock email", "restock email sent"]
+    assert [record["event"] for record in job] == [
+        "restock email",
+        "restock email sent",
+        "tagging product category",
+    ]
     assert {record["trace_id"] for record in job} == {trace_id}
     finished = [record for record in records if "succeeded" in record["event"]]
     assert {record.get("trace_id") for record in finished} == {trace_id}

@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from loom.core.errors import NotFound
+from loom.core.logger import get_logger
 from loom.core.use_case.invoker import ApplicationInvoker
 
 from {{ cookiecutter.package_name }}.product.model import CATEGORY_LENGTH, Product
 
 NOTIFIED_SUFFIX = "-restock-notified"
 FAILED_SUFFIX = "-restock-failed"
+
+_logger = get_logger(__name__)
 
 
 def tagged(category: str, suffix: str) -> str:
@@ -34,6 +37,8 @@ async def tag_product_category(app: ApplicationInvoker, product_id: int, suffix:
         return
     if product.category.endswith(suffix):  # a redelivered callback must not tag twice
         return
+    # Before the write, so whoever sees the tag can already read why it was set.
+    _logger.info("tagging product category", product_id=product_id, tag=suffix)
     await products.update(
         params={"id": product_id}, payload={"category": tagged(product.category, suffix)}
     )
