@@ -174,10 +174,16 @@ def isolate(project: Path, **settings: str) -> ComposeStack:
 
 def take_down(stack: ComposeStack) -> None:
     """The project's own ``make down`` with its volumes, then its image untagged (its layers
-    stay as the next run's build cache)."""
-    stack.make("down", "ARGS=-v", timeout=300)
+    stay as the next run's build cache). What it leaves behind is removed, then reported:
+    a ``make down`` that does not clean up fails the run."""
+    down = stack.make("down", "ARGS=-v", timeout=300)
+    left = stack.project_containers() + stack.project_volumes()
+    if left:
+        stack.compose("down", "-v", "--remove-orphans", timeout=300)
     slug = stack.project.name
     docker("rmi", "--no-prune", f"{slug}:{stack.name}")
+    assert down.returncode == 0, f"make down failed:\n{down.stdout[-2000:]}{down.stderr[-2000:]}"
+    assert not left, f"make down left {left}"
 
 
 @contextmanager

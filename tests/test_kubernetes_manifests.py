@@ -26,7 +26,7 @@ from tests.compose import read_env_file
 from tests.conftest import TEMPLATE, Bake, tool
 
 # Only the options that change the manifests: one worker or one per queue, Flower or not,
-# the queue list (with a "_" that a Kubernetes name cannot hold).
+# the queue list (with a "_" that a Kubernetes name cannot hold), the broker.
 COMBINATIONS: dict[str, dict[str, str]] = {
     "one-worker-with-flower": {},
     "one-worker-without-flower": {"use_flower": "no"},
@@ -36,9 +36,15 @@ COMBINATIONS: dict[str, dict[str, str]] = {
         "default_queue": "bulk_reports",
         "worker_per_queue": "yes",
     },
+    "worker-per-queue-rabbitmq": {"worker_per_queue": "yes", "broker": "rabbitmq"},
 }
-# checkov takes seconds per run: the two shapes of worker Deployments, Flower on and off.
-CHECKOV_COMBINATIONS = ("one-worker-with-flower", "worker-per-queue-without-flower")
+# checkov takes seconds per run: the two shapes of worker Deployments, Flower on and off,
+# and the other broker's autoscaling.
+CHECKOV_COMBINATIONS = (
+    "one-worker-with-flower",
+    "worker-per-queue-without-flower",
+    "worker-per-queue-rabbitmq",
+)
 
 # Every check the manifests are allowed to fail, and why.
 CHECKOV_SKIPS = {
@@ -259,10 +265,27 @@ def test_keda_resources_match_kedas_schema(manifests: Manifests) -> None:
         assert keda_errors(document) == [], document["metadata"]["name"]
 
 
-def test_each_worker_deployment_is_scaled_on_every_list_of_its_queues(
+def broker(manifests: Manifests) -> str:
+    answers = json.loads((manifests.project / ".cookiecutter-answers.json").read_text())
+    return str(answers["cookiecutter"]["broker"])
+
+
+def counted_queues(triggers: list[Document], broker: str) -> list[str]:
+    """What KEDA counts, in order: Redis lists, or RabbitMQ queues by their length."""
+    if broker == "rabbitmq":
+        assert {trigger["type"] for trigger in triggers} == {"rabbitmq"}
+        assert {trigger["metadata"]["mode"] for trigger in triggers} == {"QueueLength"}
+        return [trigger["metadata"]["queueName"] for trigger in triggers]
+    assert {trigger["type"] for trigger in triggers} == {"redis"}
+    return [trigger["metadata"]["listName"] for trigger in triggers]
+
+
+def test_each_worker_deployment_is_scaled_on_everything_its_queues_hold(
     manifests: Manifests,
 ) -> None:
     redis_lists = [""] + [f"{Channel.sep}{step}" for step in Channel.priority_steps if step]
+    # RabbitMQ keeps every priority in the queue itself (x-max-priority).
+    held = {"redis": redis_lists, "rabbitmq": [""]}[broker(manifests)]
 
     scaled = {obj["metadata"]["name"]: obj["spec"] for obj in manifests.of_kind("ScaledObject")}
     assert set(scaled) == {worker["metadata"]["name"] for worker in manifests.workers()}
@@ -271,10 +294,24 @@ def test_each_worker_deployment_is_scaled_on_every_list_of_its_queues(
         queues = worker_option(worker, "--queues=").split(",")
         assert spec["scaleTargetRef"] == {"name": worker["metadata"]["name"]}
         assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
-        assert [trigger["metadata"]["listName"] for trigger in spec["triggers"]] == [
-            queue + suffix for queue in queues for suffix in redis_lists
+        assert counted_queues(spec["triggers"], broker(manifests)) == [
+            queue + suffix for queue in queues for suffix in held
         ]
         assert {trigger["authenticationRef"]["name"] for trigger in spec["triggers"]} == {"broker"}
+
+
+def test_keda_logs_in_to_the_broker_the_workers_use(manifests: Manifests) -> None:
+    (authentication,) = manifests.of_kind("TriggerAuthentication")
+    overlay = manifests.project / "deploy" / "kubernetes" / "overlays" / "production"
+    broker_url = read_env_file(overlay / ".env.example")["CELERY_BROKER_URL"]
+
+    parameters = {ref["parameter"]: ref["key"] for ref in authentication["spec"]["secretTargetRef"]}
+    if broker(manifests) == "rabbitmq":
+        assert broker_url.startswith(("amqp://", "amqps://"))
+        assert parameters == {"host": "CELERY_BROKER_URL"}
+    else:
+        assert broker_url.startswith(("redis://", "rediss://"))
+        assert parameters == {"address": "REDIS_ADDRESS", "password": "REDIS_PASSWORD"}
 
 
 def test_keda_stays_out_unless_its_component_is_added(manifests: Manifests) -> None:
@@ -551,6 +588,13 @@ def test_keda_schema_rejects_a_broken_scaled_object(
     assert any(reported in error for error in errors), errors
 
 
+def target_of(trigger: Document) -> str:
+    """How the README writes a trigger's target: per Redis list or per RabbitMQ queue."""
+    if trigger["type"] == "rabbitmq":
+        return f"queue / {trigger['metadata']['value']}"
+    return f"list / {trigger['metadata']['listLength']}"
+
+
 def test_readme_states_the_numbers_the_manifests_use(manifests: Manifests) -> None:
     readme = " ".join((manifests.project / "README.md").read_text().split())
     api = manifests.named("HorizontalPodAutoscaler", "api")["spec"]
@@ -572,7 +616,7 @@ def test_readme_states_the_numbers_the_manifests_use(manifests: Manifests) -> No
     for statement in (
         f"{api['minReplicas']} to {api['maxReplicas']}, autoscaled",
         f"CPU ({api['metrics'][0]['resource']['target']['averageUtilization']} %",
-        f"`ceil(longest list / {scaled['triggers'][0]['metadata']['listLength']})`",
+        f"`ceil(longest {target_of(scaled['triggers'][0])})`",
         f"at least {scaled['minReplicaCount']} and at most {scaled['maxReplicaCount']}",
         f"every {scaled['pollingInterval']} s",
         f"after {scaled['cooldownPeriod'] // 60} quiet minutes",

@@ -31,6 +31,24 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
 
 
+@pytest.mark.parametrize("service", ["beat", "migrate"])
+def test_make_scale_refuses_the_services_that_run_once(project: Path, service: str) -> None:
+    scaled = subprocess.run(
+        ["make", "-s", "scale", f"SERVICE={service}", "N=2"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert scaled.returncode != 0
+    assert scaled.stderr.splitlines()[0] == (
+        f"make scale: {service} runs once by design (README: Running on more than one machine)"
+    )
+    assert scaled.stdout == ""
+
+
 def test_compose_file_is_valid_for_docker_compose_1_29(project: Path) -> None:
     result = run("docker-compose", "-f", "docker-compose.yml", "config", "-q", cwd=project)
 

@@ -115,6 +115,9 @@ def broker_settings(broker: Broker, timeout: int) -> dict[str, Any]:
     return {
         "task_queue_max_priority": MAX_PRIORITY,
         "task_default_priority": DEFAULT_PRIORITY,
+        # As for Redis: an unreachable broker fails a publish in a second (Celery's 4 s
+        # default would outlast the outbox's 3 s hand-over to the relay).
+        "broker_connection_timeout": 1,
     }
 
 
