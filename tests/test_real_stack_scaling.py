@@ -1,6 +1,7 @@
-"""Workers stack out on one host, in real containers: three replicas of the default bake's
+"""Workers scale out on one host, in real containers: three replicas of the default bake's
 worker compete for the same queues. Jobs spread over them and none runs twice; a replica
-killed mid-load and replicas stopped mid-load (warm shutdown) lose no job."""
+killed in the middle of a job and replicas stopped while running jobs (warm shutdown,
+within the compose file's grace period) lose no job."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.flows import EMAIL, new_product
+from tests.flows import EMAIL, flower_tasks, new_product
 from tests.real_stack import VISIBILITY_TIMEOUT, ComposeStack, docker, record
 from tests.stack import wait_for
 from tests.test_real_stack_faults import REDELIVERY_SWEEP
@@ -27,6 +30,9 @@ REPLICAS = 3
 # whole period away, and the restarted replica's own first sweep after its start comes
 # about as late. Two periods bound the wait; the test records what it took.
 KILLED_REPLICA_SWEEPS = 2
+# How long each ERP sync of the mid-job tests runs once its 5 s countdown is over: long
+# enough to be caught running, well inside the grace period.
+JOB_SECONDS = 6.0
 SUCCEEDED = re.compile(r"Task (loom\.job\.\w+)\[([0-9a-f-]{36})\] succeeded")
 
 
@@ -117,10 +123,65 @@ def dispatch_restock_emails(api: httpx.Client, count: int) -> set[str]:
 
 
 def dispatch_erp_syncs(api: httpx.Client, count: int) -> set[str]:
+    """``count`` ERP syncs, each running JOB_SECONDS after its 5 s countdown."""
     product_ids = [new_product(api) for _ in range(count)]
-    accepted = api.post("/products/jobs/sync-erp", json={"productIds": product_ids})
+    sync = {"productIds": product_ids, "holdSeconds": JOB_SECONDS}
+    accepted = api.post("/products/jobs/sync-erp", json=sync)
     assert accepted.status_code == 202, accepted.text
     return set(accepted.json()["jobIds"])
+
+
+def running_on(flower: httpx.Client, stack: ComposeStack, job_ids: set[str]) -> dict[str, str]:
+    """The worker container of each of ``job_ids`` that Flower shows running now."""
+    containers = {
+        f"worker@{inspect(container)['Config']['Hostname']}": container
+        for container in stack.containers("worker")
+    }
+    tasks = flower_tasks(flower, "loom.job.SyncProductToErpJob")
+    return {
+        job_id: containers[task["worker"]]
+        for job_id, task in tasks.items()
+        if job_id in job_ids and task.get("state") == "STARTED"
+    }
+
+
+@dataclass(frozen=True)
+class InHand:
+    """Jobs seen running on one of some containers, and a moment (a Unix time, as
+    ``docker logs --since`` takes it) at which they had not finished yet."""
+
+    jobs: set[str]
+    container: str
+    since: str
+
+
+def jobs_running_on(
+    flower: httpx.Client, stack: ComposeStack, job_ids: set[str], containers: list[str]
+) -> InHand:
+    """Wait until one of ``containers`` runs some of ``job_ids``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        since = f"{time.time():.3f}"  # taken first: the jobs seen below end after it
+        running = running_on(flower, stack, job_ids)
+        for container in containers:
+            jobs = {job for job, on in running.items() if on == container}
+            if jobs:
+                return InHand(jobs, container, since)
+        time.sleep(0.2)
+    pytest.fail(f"no ERP sync seen running on {containers} within 30 s")
+
+
+def grace_period(stack: ComposeStack) -> str:
+    """The worker's ``stop_grace_period`` from the compose file, as docker stop takes it."""
+    config = yaml.safe_load(stack.compose("config").stdout)
+    period = str(config["services"]["worker"]["stop_grace_period"])
+    assert period.endswith("s"), period
+    return period.removesuffix("s")
+
+
+def succeeded_since(container: str, since: str) -> set[str]:
+    logged = docker("logs", "--since", since, container)
+    return {job_id for _, job_id in SUCCEEDED.findall(logged.stdout + logged.stderr)}
 
 
 def test_jobs_spread_over_the_replicas_and_none_runs_twice(
@@ -136,25 +197,30 @@ def test_jobs_spread_over_the_replicas_and_none_runs_twice(
     assert {job_id: total[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
 
 
-def test_stopping_replicas_mid_load_lets_them_finish_and_loses_no_job(
-    stack: ComposeStack, api: httpx.Client
+def test_replicas_stopped_mid_job_finish_it_and_lose_no_job(
+    stack: ComposeStack, api: httpx.Client, flower: httpx.Client
 ) -> None:
-    # ERP syncs wait 5 s (countdown) in the worker that took them, unacknowledged.
     job_ids = dispatch_erp_syncs(api, 12)
     leaving = stack.containers("worker")[1:]
+    in_hand = jobs_running_on(flower, stack, job_ids, leaving)
+    finishing, since = in_hand.jobs, in_hand.since
 
-    stopped = docker("stop", "--time", "45", *leaving, timeout=120)
+    stopped = docker("stop", "--time", grace_period(stack), *leaving, timeout=120)
 
     assert stopped.returncode == 0, stopped.stderr
     assert [inspect(container)["State"]["ExitCode"] for container in leaving] == [0, 0]
+    finished_there = set().union(*(succeeded_since(container, since) for container in leaving))
+    assert finishing <= finished_there  # the warm shutdown let the jobs in hand finish
     wait_for(lambda: all_ran(stack, job_ids), "every ERP sync to succeed", timeout=60)
     total = sum(runs_by_container(stack).values(), Counter())
     assert {job_id: total[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
 
 
-def test_a_replica_killed_mid_load_loses_no_job(stack: ComposeStack, api: httpx.Client) -> None:
+def test_a_replica_killed_mid_job_loses_no_job(
+    stack: ComposeStack, api: httpx.Client, flower: httpx.Client
+) -> None:
     job_ids = dispatch_erp_syncs(api, 12)
-    victim = stack.containers("worker")[0]
+    victim = jobs_running_on(flower, stack, job_ids, stack.containers("worker")).container
     killed = time.monotonic()
 
     os.kill(inspect(victim)["State"]["Pid"], signal.SIGKILL)

@@ -118,6 +118,7 @@ def test_duplicate_sku_is_a_conflict(client: TestClient, create_product: Product
     [
         ("GET", "/products/999"),
         ("PATCH", "/products/999"),
+        ("DELETE", "/products/999"),
         ("GET", "/products/999/jobs/summary"),
         ("POST", "/products/999/jobs/restock-email"),
         ("POST", "/products/999/workflows/restock"),

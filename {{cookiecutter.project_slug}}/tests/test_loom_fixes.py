@@ -6,6 +6,7 @@ workaround and its tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -35,6 +36,7 @@ from loom.core.job.service import JobService
 from loom.prometheus.middleware import PrometheusMiddleware
 from loom.rest import autocrud
 from loom.rest.fastapi.auto import create_app
+from loom.testing import InMemoryRepository
 from packaging.requirements import Requirement
 from packaging.version import Version
 from prometheus_client import CollectorRegistry
@@ -198,6 +200,23 @@ def test_fix_autocrud_inputs_keep_the_model_constraints() -> None:
 
     with pytest.raises(msgspec.ValidationError, match="sku"):
         msgspec.convert(PRODUCT | {"sku": "x" * 500}, create_input)
+
+
+def test_defect_autocrud_delete_of_an_unknown_id_answers_false() -> None:
+    plain_delete = autocrud._make_delete(Product, int, int)
+    empty: Any = InMemoryRepository(Product)  # loom's own fake, though not typed RepoFor
+
+    deleted = asyncio.run(plain_delete(main_repo=empty).execute(id=999))
+
+    assert deleted is False
+
+
+def test_fix_delete_of_an_unknown_id_is_not_found() -> None:
+    with TestClient(create_api()) as client:
+        response = client.delete("/products/999")
+
+    assert response.status_code == 404
+    assert response.json()["detail"]["code"] == "not_found"
 
 
 def test_defect_plain_loom_documents_a_422_body_it_never_sends() -> None:

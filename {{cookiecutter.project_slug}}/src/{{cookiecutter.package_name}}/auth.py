@@ -1,10 +1,11 @@
 """Who may call the API: bearer tokens when deployed, an open door on a laptop.
 
-Deployed (production, staging) the API verifies HS256 JWTs with loom's own middleware;
+Deployed (production) the API verifies HS256 JWTs with loom's own middleware;
 every route but ``/health``, ``/docs`` and ``/openapi.json`` needs one. Reads need the
 ``reader`` or ``writer`` role; writes and job dispatches need ``writer``. The signing
 secret comes from ``JWT_SECRET`` (made per bake into ``.env``). In development and test
 every request acts as a local developer holding both roles, and the API says so once.
+Staging is closed too but ships no overlay: copy config/production.yaml to staging.yaml.
 Jobs and callbacks run use cases inside the worker, never over HTTP, so none of this
 stands between them and the domain; the dispatching caller still travels with each job.
 """
@@ -49,18 +50,33 @@ _logger = logging.getLogger(__name__)
 
 
 class JwtSecretError(RuntimeError):
-    """``JWT_SECRET`` is missing, a placeholder or too short."""
+    """The JWT secret (``JWT_SECRET``, or the file ``JWT_SECRET_FILE`` names) is missing,
+    a placeholder or too short."""
+
+
+def checked_secret(secret: str, source: str) -> str:
+    """``secret`` if it is fit to sign tokens; ``source`` names where it came from."""
+    if not secret:
+        raise JwtSecretError(f"{source} is not set: the API cannot verify tokens")
+    if PLACEHOLDER in secret:
+        raise JwtSecretError(f"{source} is the .env.example placeholder: set a random value")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise JwtSecretError(f"{source} must be at least {MIN_SECRET_LENGTH} characters")
+    return secret
 
 
 def jwt_secret() -> str:
-    secret = os.environ.get("JWT_SECRET", "")
-    if not secret:
-        raise JwtSecretError("JWT_SECRET is not set: the API cannot verify tokens")
-    if PLACEHOLDER in secret:
-        raise JwtSecretError("JWT_SECRET is the .env.example placeholder: set a random value")
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise JwtSecretError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
-    return secret
+    return checked_secret(os.environ.get("JWT_SECRET", ""), "JWT_SECRET")
+
+
+def mounted_secret(path: str) -> None:
+    """Check the secret in a mounted file as strictly as the one in the environment."""
+    source = f"the secret in JWT_SECRET_FILE ({path})"
+    try:
+        secret = Path(path).read_text()
+    except OSError as exc:
+        raise JwtSecretError(f"{source} cannot be read: {exc.strerror}") from None
+    checked_secret(secret.strip(), source)
 
 
 @contextmanager
@@ -73,6 +89,7 @@ def jwt_secret_file() -> Iterator[str]:
     """
     mounted = os.environ.get("JWT_SECRET_FILE")
     if mounted:
+        mounted_secret(mounted)
         yield mounted
         return
     with tempfile.TemporaryDirectory(prefix="jwt-") as directory:  # mode 0700

@@ -12,7 +12,7 @@ import typing
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
-from functools import partial
+from functools import partial, wraps
 from typing import Any, NamedTuple
 
 import msgspec
@@ -26,6 +26,7 @@ from loom.core.config.context import ConfigContext
 from loom.core.di.container import LoomContainer
 from loom.core.di.scope import Scope
 from loom.core.engine.executor import RuntimeExecutor
+from loom.core.errors import NotFound
 from loom.core.job.job import Job
 from loom.core.job.service import JobService
 from loom.core.model import BoundaryValidationError
@@ -127,14 +128,35 @@ def _derivation_keeping_constraints() -> Iterator[None]:
 
 def constrained_auto_routes(model: type[Any]) -> tuple[Any, ...]:
     """``build_auto_routes(model, ())`` whose create and update inputs keep the model's
-    field constraints and refuse unknown fields.
+    field constraints and refuse unknown fields, and whose delete of an unknown id is a
+    404.
 
     Why: 9.0.0 derives those inputs with ``get_type_hints`` without extras, dropping
     every ``Annotated`` constraint, so an over-long or negative value reaches the
     database. loom caches the routes per model, so this must be the first call for it.
     """
     with _derivation_keeping_constraints():
-        return autocrud.build_auto_routes(model, ())
+        routes = autocrud.build_auto_routes(model, ())
+    for route in routes:
+        if route.method == "DELETE":
+            _delete_unknown_is_not_found(route.use_case, model)
+    return routes
+
+
+def _delete_unknown_is_not_found(delete: type[Any], model: type[Any]) -> None:
+    """Why: 9.0.0's AutoCRUD delete answers ``200 false`` for an id that does not exist,
+    where its get and update answer 404. The generated use case belongs to this model
+    alone, so its ``execute`` is wrapped in place, keeping the signature loom reads."""
+    deletes = delete.execute
+
+    @wraps(deletes)
+    async def execute(self: Any, id: Any) -> bool:
+        deleted: bool = await deletes(self, id)
+        if not deleted:
+            raise NotFound(model.__name__, id=id)
+        return deleted
+
+    delete.execute = execute
 
 
 def _causes(error: BaseException | None) -> Iterator[BaseException]:
