@@ -81,6 +81,17 @@ def test_quick_bench_prints_every_row_with_both_sides_measured(
         assert "n/a" not in (service, baseline, ratio), line
 
 
+def test_quick_bench_holds_100_connections_on_reads_and_creates_without_a_failure(
+    quick_bench: subprocess.CompletedProcess[str],
+) -> None:
+    held = [line for line in quick_bench.stdout.splitlines() if line.startswith("held load, ")]
+
+    assert len(held) == 2, quick_bench.stdout[-3000:]
+    for line in held:
+        assert "100 connections" in line
+        assert line.endswith(" 0 failed, 0 with a 5xx"), line
+
+
 def test_quick_bench_shows_progress_before_the_table(
     quick_bench: subprocess.CompletedProcess[str],
 ) -> None:

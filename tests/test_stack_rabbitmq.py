@@ -149,6 +149,7 @@ def test_rabbitmq_hands_out_the_erp_job_before_an_earlier_lower_priority_message
 
     job_id = sync_erp(api, new_product(api))
 
+    wait_for_ready(vhost, "erp", 2)  # the job is published just after the answer
     first, second = vhost.drain("erp")
     assert first.headers["id"] == job_id
     assert second.payload == {"bulk": True}

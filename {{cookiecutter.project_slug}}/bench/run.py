@@ -49,13 +49,29 @@ class Plan:
     connections: int
     round_trips: int  # per round and side
     burst: int  # jobs per throughput measurement
+    held_seconds: float  # per held-load scenario, on the service
+    held_connections: int = 100
 
     @classmethod
     def from_environment(cls) -> Plan:
         connections = int(os.environ.get("CONNECTIONS", "10"))
         if os.environ.get("QUICK", "") not in ("", "0"):
-            return cls(rounds=2, seconds=1.0, connections=connections, round_trips=5, burst=20)
-        return cls(rounds=5, seconds=5.0, connections=connections, round_trips=20, burst=200)
+            return cls(
+                rounds=2,
+                seconds=1.0,
+                connections=connections,
+                round_trips=5,
+                burst=20,
+                held_seconds=2.0,
+            )
+        return cls(
+            rounds=5,
+            seconds=5.0,
+            connections=connections,
+            round_trips=20,
+            burst=200,
+            held_seconds=30.0,
+        )
 
 
 @dataclass
@@ -70,6 +86,7 @@ class Side:
     round_trips: Sample = field(default_factory=Sample)
     throughput: list[float] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    held: list[Sample] = field(default_factory=list)
 
 
 class Progress:
@@ -175,6 +192,40 @@ def http_scenarios(rows: Rows, side: Side) -> dict[str, Request]:
         "POST /products/ (create)": create,
         "POST .../jobs/restock-email (dispatch)": dispatch,
     }
+
+
+def held_load_scenarios(rows: Rows, side: Side) -> dict[str, Request]:
+    """What the service must hold at many connections: reads alone, then four reads to
+    one create."""
+    scenarios = http_scenarios(rows, side)
+    get_by_id, create = scenarios["GET /products/{id}"], scenarios["POST /products/ (create)"]
+
+    async def mixed(client: httpx.AsyncClient, n: int) -> httpx.Response:
+        return await (create if n % 5 == 4 else get_by_id)(client, n)
+
+    return {"GET /products/{id}": get_by_id, "reads and creates, 4 to 1": mixed}
+
+
+async def hold_load(plan: Plan, side: Side, rows: Rows, token: str, say: Progress) -> list[str]:
+    """Each held-load scenario on ``side``; one line per scenario, its failures kept."""
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=plan.held_connections)
+    lines = []
+    async with httpx.AsyncClient(
+        base_url=side.url, headers=headers, limits=limits, timeout=30
+    ) as client:
+        for label, request in held_load_scenarios(rows, side).items():
+            say(f"held load: {plan.held_connections} connections, {label}")
+            sample = await hammer(client, request, plan.held_connections, plan.held_seconds)
+            side.held.append(sample)
+            server_errors = sum(failure.startswith("5") for failure in sample.failures)
+            lines.append(
+                f"held load, {side.name}, {plan.held_connections} connections for "
+                f"{plan.held_seconds:.0f} s, {label}: {len(sample.latencies)} answered "
+                f"({sample.rate():.0f} req/s, p99 {sample.percentile(0.99):.0f} ms), "
+                f"{len(sample.failures)} failed, {server_errors} with a 5xx"
+            )
+    return lines
 
 
 async def round_trip(client: httpx.AsyncClient, rows: Rows, side: Side) -> None:
@@ -408,13 +459,16 @@ async def bench(plan: Plan, say: Progress) -> int:
             launches.append(Launch(baseline, "bench.baseline_api:app", worker))
         start_sides(launches, env, logs)
         say("started: " + ", ".join(f"{side.name} {side.url}" for side in sides))
-        await measure(plan, sides, rows, writer_token(env), say)
+        token = writer_token(env)
+        await measure(plan, sides, rows, token, say)
+        held = await hold_load(plan, service, rows, token, say)
         labels = list(service.http)
         print(table(table_rows(labels), service, baseline), flush=True)
+        print("\n".join(held), flush=True)
         failures = [
             f
             for side in sides
-            for sample in [side.round_trips, *side.http.values()]
+            for sample in [side.round_trips, *side.http.values(), *side.held]
             for f in sample.failures
         ]
         if failures:

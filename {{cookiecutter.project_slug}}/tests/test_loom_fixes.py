@@ -50,6 +50,7 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
     apply_job_overrides,
     quiet_known_warnings,
+    trace_comment_listeners,
     worker_job_service_module,
 )
 from {{ cookiecutter.package_name }}.product.jobs import SyncProductToErpJob
@@ -60,6 +61,7 @@ from {{ cookiecutter.package_name }}.runtime import (
     Process,
     config_paths,
     create_api,
+    create_worker,
 )
 
 from tests.conftest import ENVIRONMENTS, PROJECT_ROOT
@@ -200,6 +202,31 @@ def test_fix_autocrud_inputs_keep_the_model_constraints() -> None:
 
     with pytest.raises(msgspec.ValidationError, match="sku"):
         msgspec.convert(PRODUCT | {"sku": "x" * 500}, create_input)
+
+
+def test_defect_plain_loom_prefixes_every_statement_with_a_trace_comment() -> None:
+    containers: list[LoomContainer] = []
+    create_app(
+        *config_paths(Process.API), authenticator=DevelopmentAccess(), modules=[containers.append]
+    )
+
+    assert len(trace_comment_listeners(containers[0])) == 1
+
+
+def test_fix_api_sends_sql_without_trace_comments() -> None:
+    containers: list[LoomContainer] = []
+
+    create_api(modules=[containers.append])
+
+    assert trace_comment_listeners(containers[0]) == []
+
+
+def test_fix_worker_sends_sql_without_trace_comments() -> None:
+    containers: list[LoomContainer] = []
+
+    create_worker(modules=[containers.append])
+
+    assert trace_comment_listeners(containers[0]) == []
 
 
 def test_defect_autocrud_delete_of_an_unknown_id_answers_false() -> None:

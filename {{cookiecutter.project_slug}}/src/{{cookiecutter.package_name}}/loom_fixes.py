@@ -183,6 +183,31 @@ def _refuse_unstorable_values(context: ExceptionContext) -> None:
         raise BoundaryValidationError(f"a value does not fit its database column: {reason}")
 
 
+# The listener loom registers on every engine to prefix each SQL statement with a comment.
+TRACE_COMMENT_LISTENER = "_register_trace_id_listener.<locals>._inject"
+
+
+def trace_comment_listeners(container: LoomContainer) -> list[Callable[..., Any]]:
+    engine = container.resolve(SessionManager).engine.sync_engine
+    return [
+        listener
+        for listener in engine.dispatch.before_cursor_execute
+        if getattr(listener, "__qualname__", "") == TRACE_COMMENT_LISTENER
+    ]
+
+
+def drop_sql_trace_comments(container: LoomContainer) -> None:
+    """Send SQL without loom's ``/* trace_id=... */`` prefix.
+
+    Why: 9.0.0 prefixes every statement with the request's trace id and offers no switch,
+    so no two requests send the same SQL text and asyncpg prepares every statement on the
+    server again: half of a read's time on PostgreSQL. Trace ids stay in every log line.
+    """
+    engine = container.resolve(SessionManager).engine.sync_engine
+    for listener in trace_comment_listeners(container):
+        event.remove(engine, "before_cursor_execute", listener)
+
+
 def refuse_unstorable_values(container: LoomContainer) -> None:
     """Answer a value the database cannot store (an id past its integer column, NUL in
     a filter) with loom's 422 ``boundary_validation`` instead of a 500.

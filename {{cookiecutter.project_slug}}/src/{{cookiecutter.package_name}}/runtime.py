@@ -31,6 +31,7 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
     apply_job_overrides,
     document_error_responses,
+    drop_sql_trace_comments,
     guard_request_bodies,
     label_metrics_by_route,
     quiet_known_warnings,
@@ -144,6 +145,7 @@ def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
     guard_request_bodies(app)
     document_error_responses(app)
     refuse_unstorable_values(containers[0])
+    drop_sql_trace_comments(containers[0])
     serve_docs_offline(app)
     celery_app = api_celery_app(containers[0])
     if celery_app is not None:
@@ -155,19 +157,23 @@ def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
     return app
 
 
-def create_worker(**explicit: Any) -> Celery:
-    """Boot the Celery app; ``explicit`` goes to ``bootstrap_worker`` (jobs=, callbacks=...)."""
+def create_worker(
+    modules: Sequence[Callable[[LoomContainer], None]] = (), **explicit: Any
+) -> Celery:
+    """Boot the Celery app; ``modules`` also see its container, ``explicit`` goes to
+    ``bootstrap_worker`` (jobs=, callbacks=...)."""
     quiet_known_warnings()
     log_python_warnings()
     booted: list[Celery] = []
     result = bootstrap_worker(
         *config_paths(Process.WORKER),
-        modules=[worker_job_service_module(lambda: booted[0])],
+        modules=[worker_job_service_module(lambda: booted[0]), *modules],
         **explicit,
     )
     booted.append(result.celery_app)
     keep_loom_logging_in_the_worker()
     refuse_unstorable_values(result.container)
+    drop_sql_trace_comments(result.container)
     try:
         result.celery_app.conf.update(celery_operational_settings())
         configure_broker(result.celery_app)
