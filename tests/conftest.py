@@ -252,9 +252,9 @@ def default_compose_stack(
         yield stack
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure() -> None:
     """The run's timings file, named once by the main process; the test processes inherit it."""
-    if not hasattr(config, "workerinput"):
+    if TIMINGS_FILE not in os.environ:
         timings = Path(tempfile.mkdtemp(prefix="loom-timings-")) / "timings.jsonl"
         os.environ[TIMINGS_FILE] = str(timings)
 
@@ -281,7 +281,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The durations measured on the real containers, for the record."""
+    """The durations measured on the real containers, for the record: printed, and the file
+    removed, by the main process only (xdist's test processes end with this hook too)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        return
     timings = recorded()
     shutil.rmtree(Path(os.environ[TIMINGS_FILE]).parent, ignore_errors=True)
     if timings:
