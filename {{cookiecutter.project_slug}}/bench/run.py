@@ -434,7 +434,12 @@ def table(rows: list[Row], service: Side, baseline: Side) -> str:
 async def bench(plan: Plan, say: Progress) -> int:
     database_url = required("DATABASE_URL")
     required("CELERY_BROKER_URL")
-    env = os.environ | {"LOOM_ENV": "production", "PYTHONUNBUFFERED": "1"}
+    # The image's settings (Dockerfile), keep-alive included: the held load reuses connections.
+    env = os.environ | {
+        "LOOM_ENV": "production",
+        "PYTHONUNBUFFERED": "1",
+        "UVICORN_TIMEOUT_KEEP_ALIVE": "75",
+    }
     run = secrets.token_hex(3)
     service = Side("service", os.environ.get("API_URL", ""), SERVICE_QUEUES.split(","))
     baseline = Side("baseline", os.environ.get("BASELINE_URL", ""), [BASELINE_QUEUE])
