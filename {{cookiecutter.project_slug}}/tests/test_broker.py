@@ -114,6 +114,24 @@ def test_visibility_rule_reads_the_jobs_yaml(
     assert "(SyncProductToErpJob: 20 s + 60 s)" in one_line(refused)
 
 
+def test_visibility_rule_counts_the_countdown_of_a_job_without_a_time_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    jobs = (config / "jobs.yaml").read_text()
+    assert jobs.count("countdown: 5 ") == 1
+    assert jobs.count("timeout: 20        # soft time limit, seconds") == 1
+    jobs = jobs.replace("countdown: 5 ", "countdown: 700 ")
+    (config / "jobs.yaml").write_text(jobs.replace("timeout: 20        # soft", "# soft"))
+    monkeypatch.setenv("LOOM_CONFIG_DIR", str(config))
+
+    with pytest.raises(SystemExit) as refused:
+        create_worker()  # the default visibility timeout, 600 s
+
+    assert "(SyncProductToErpJob: 0 s + 700 s)" in one_line(refused)
+
+
 def test_rabbitmq_worker_declares_every_queue_with_a_max_priority(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -68,12 +68,13 @@ def _jobs(base: type[Job[Any]] = Job) -> list[type[Job[Any]]]:
 
 
 def longest_hold() -> tuple[str, int, int]:
-    """The job a worker may hold longest, as (name, soft time limit, countdown) in seconds;
-    jobs without a time limit cannot be bounded and are left out."""
+    """The job a worker may hold longest, as (name, soft time limit, countdown) in seconds.
+    A job without a time limit counts its countdown alone (how long it runs has no bound);
+    a job with neither is held only while it runs, and is left out."""
     holds = [
         (job.__name__, job.__timeout__ or 0, job.__countdown__ or 0)
         for job in _jobs()
-        if job.__timeout__
+        if job.__timeout__ or job.__countdown__
     ]
     return max(holds, key=lambda hold: hold[1] + hold[2], default=("no job", 0, 0))
 
