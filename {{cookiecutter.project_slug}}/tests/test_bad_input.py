@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from loom.core.backend.sqlalchemy import compile_model
 
 from {{ cookiecutter.package_name }}.product.model import (
     CATEGORY_LENGTH,
     INT4_MAX,
     NAME_LENGTH,
     SKU_LENGTH,
+    Category,
+    Name,
+    Product,
+    RestockNotification,
+    Sku,
 )
+from {{ cookiecutter.package_name }}.product.use_cases import Email
 
 from tests.conftest import ProductFactory
 
@@ -190,3 +197,21 @@ def test_every_error_status_is_documented_with_the_error_body(
 
     schema = operation["responses"][status]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.mark.parametrize(
+    ("declared", "model", "column"),
+    [
+        (Sku, Product, "sku"),
+        (Name, Product, "name"),
+        (Category, Product, "category"),
+        (Email, RestockNotification, "recipient_email"),
+    ],
+    ids=["sku", "name", "category", "recipient_email"],
+)
+def test_each_text_rule_allows_exactly_its_columns_length(
+    declared: Any, model: type[Any], column: str
+) -> None:
+    _, rule = get_args(declared)
+
+    assert rule.max_length == compile_model(model).__table__.c[column].type.length

@@ -33,11 +33,16 @@ from {{ cookiecutter.package_name }}.product.jobs import (
     SyncProductToErpJob,
     dispatch_restock_email,
 )
-from {{ cookiecutter.package_name }}.product.model import INT4_MAX, NonNegativeInt4, Product
+from {{ cookiecutter.package_name }}.product.model import (
+    EMAIL_LENGTH,
+    INT4_MAX,
+    NonNegativeInt4,
+    Product,
+)
 
 ProductId = Annotated[int, msgspec.Meta(ge=1, le=INT4_MAX)]
 # Deliberately loose: the mail gateway is the judge of deliverability.
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
+Email = Annotated[str, msgspec.Meta(max_length=EMAIL_LENGTH, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 
 
 class LowStockQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
