@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from tests.real_stack import (
     recorded,
     stack_up,
 )
-from tests.stack import free_port, wait_for
+from tests.stack import free_port, stop_process_group, wait_for
 from tests.tools import bearer_token, uv_executable
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -202,12 +201,7 @@ def served(default_project: Path, tmp_path: Path) -> Iterator[Served]:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             yield Served(base_url, client, log)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server, grace=15)
 
 
 def claim_the_engine_for_this_process() -> None:

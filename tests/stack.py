@@ -83,6 +83,17 @@ def admin_connection() -> psycopg.Connection[Any]:
         )
 
 
+def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM to the group ``process`` leads (started with ``start_new_session``), then
+    SIGKILL if it has not exited within ``grace`` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 @contextmanager
 def private_redis(password: str | None = None) -> Iterator[int]:
     """A redis-server of our own on a free loopback port, keeping nothing on disk; with
@@ -342,12 +353,7 @@ class Stack:
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process_group(process, grace=20)
 
     def kill(self, name: str) -> None:
         """SIGKILL the service's whole process group, as a crash would: nothing is cleaned up."""

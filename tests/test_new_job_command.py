@@ -8,7 +8,6 @@ import difflib
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import bake_installed, run_make
+from tests.stack import stop_process_group
 
 PACKAGE = "loom_store"
 NEW_JOB = ("NAME=RecalculatePrices", "QUEUE=analytics", "EVERY=10m")
@@ -71,7 +71,12 @@ def worker_tasks(project: Path) -> list[str]:
     ]
     with log.open("w") as output:
         worker = subprocess.Popen(
-            command, cwd=project, env=environment, stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=project,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 90
@@ -80,12 +85,7 @@ def worker_tasks(project: Path) -> list[str]:
             assert time.monotonic() < deadline, "worker not ready within 90 s"
             time.sleep(0.2)
     finally:
-        os.kill(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop_process_group(worker, grace=20)
     text = log.read_text()
     log.unlink()
     return [line.strip(" .") for line in text.splitlines() if line.startswith("  . ")]

@@ -56,22 +56,8 @@ class Plan:
     def from_environment(cls) -> Plan:
         connections = int(os.environ.get("CONNECTIONS", "10"))
         if os.environ.get("QUICK", "") not in ("", "0"):
-            return cls(
-                rounds=2,
-                seconds=1.0,
-                connections=connections,
-                round_trips=5,
-                burst=20,
-                held_seconds=2.0,
-            )
-        return cls(
-            rounds=5,
-            seconds=5.0,
-            connections=connections,
-            round_trips=20,
-            burst=200,
-            held_seconds=30.0,
-        )
+            return cls(2, 1.0, connections, round_trips=5, burst=20, held_seconds=2.0)
+        return cls(5, 5.0, connections, round_trips=20, burst=200, held_seconds=30.0)
 
 
 @dataclass

@@ -97,15 +97,24 @@ def test_redis_worker_takes_a_visibility_timeout_just_over_the_longest_hold(
     assert celery_app.conf.broker_transport_options["visibility_timeout"] == 31
 
 
-def test_visibility_rule_reads_the_jobs_yaml(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def edit_jobs_yaml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, replacements: dict[str, str]
 ) -> None:
+    """Start from a copy of config/ whose jobs.yaml has each text, once, replaced."""
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "config", config)
     jobs = (config / "jobs.yaml").read_text()
-    assert jobs.count("countdown: 5 ") == 1
-    (config / "jobs.yaml").write_text(jobs.replace("countdown: 5 ", "countdown: 60 "))
+    for old, new in replacements.items():
+        assert jobs.count(old) == 1, old
+        jobs = jobs.replace(old, new)
+    (config / "jobs.yaml").write_text(jobs)
     monkeypatch.setenv("LOOM_CONFIG_DIR", str(config))
+
+
+def test_visibility_rule_reads_the_jobs_yaml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    edit_jobs_yaml(monkeypatch, tmp_path, {"countdown: 5 ": "countdown: 60 "})
     monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "60")
 
     with pytest.raises(SystemExit) as refused:
@@ -117,14 +126,11 @@ def test_visibility_rule_reads_the_jobs_yaml(
 def test_visibility_rule_counts_the_countdown_of_a_job_without_a_time_limit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    jobs = (config / "jobs.yaml").read_text()
-    assert jobs.count("countdown: 5 ") == 1
-    assert jobs.count("timeout: 20        # soft time limit, seconds") == 1
-    jobs = jobs.replace("countdown: 5 ", "countdown: 700 ")
-    (config / "jobs.yaml").write_text(jobs.replace("timeout: 20        # soft", "# soft"))
-    monkeypatch.setenv("LOOM_CONFIG_DIR", str(config))
+    edit_jobs_yaml(
+        monkeypatch,
+        tmp_path,
+        {"countdown: 5 ": "countdown: 700 ", "timeout: 20        # soft": "# soft"},
+    )
 
     with pytest.raises(SystemExit) as refused:
         create_worker()  # the default visibility timeout, 600 s
