@@ -4,8 +4,8 @@ The relay runs inside every API process (started by the app's lifespan) rather t
 compose service of its own: the API is the only process that writes outbox rows, its
 restart policy brings it back after a crash (and the relay publishes what the crashed
 process committed), and N API replicas share the work without a coordinator because
-each pass locks the rows it takes (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). One
-service fewer to deploy, watch and scale.
+each pass locks the rows it takes (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), as the
+publish after a commit locks its own row. One service fewer to deploy, watch and scale.
 
 Publishing is a synchronous ``send_task``; it runs on one thread of its own so that a
 slow or unreachable broker never holds the event loop, and so every request keeps
@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery
 from loom.core.backend.sqlalchemy import compile_model
 from loom.core.repository.sqlalchemy.session_manager import SessionManager
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 
 from {{ cookiecutter.package_name }}.outbox.model import OutboxEntry
 from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
@@ -36,9 +36,8 @@ logger = logging.getLogger(__name__)
 BATCH = 100
 # The relay leaves rows younger than this (seconds) to the publish right after their
 # commit, which takes milliseconds with the broker up and gives up within about two
-# seconds with it down. That publish then needs no lock, so the job reaches the broker
-# one database round trip sooner; a publish slower than this can be repeated by the
-# relay, which idempotent jobs absorb.
+# seconds with it down. Correctness does not rest on it (both paths lock the row they
+# publish); it only keeps the relay from queueing behind a publish already under way.
 FAST_PATH_GRACE = 3.0
 PRUNE_EVERY = 60.0  # seconds
 SHUTDOWN_GRACE = 5.0  # seconds the publishes in flight get at shutdown
@@ -111,15 +110,10 @@ class OutboxRelay:
 
     async def _publish_committed(self, publication: Publication) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._publisher, publish, self._celery_app, publication)
-        except Exception as exc:  # left pending: the relay's next pass retries it
-            self._skip_fast_path_until = monotonic() + self._settings.relay_max_backoff
-            logger.warning(
-                "outbox: job %s left for the relay: %s", publication.job_id, _first_line(exc)
-            )
-            return
         table = self.table
+        # Marking first takes the row's lock for the whole publish: a relay pass skips
+        # the row meanwhile, and if a relay holds or has sent it, nothing is marked here
+        # and nothing is published twice. A failed publish rolls the mark back.
         mark = (
             update(table)
             .where(table.id == publication.job_id, table.sent_at.is_(None))
@@ -127,9 +121,14 @@ class OutboxRelay:
         )
         try:
             async with self._sessions.session() as session, session.begin():
-                await session.execute(mark)
-        except Exception as exc:  # published but unmarked: the relay publishes it again
-            logger.warning("outbox: job %s not marked sent: %s", publication.job_id, exc)
+                if _rows_affected(await session.execute(mark)) != 1:
+                    return
+                await loop.run_in_executor(self._publisher, publish, self._celery_app, publication)
+        except Exception as exc:  # left pending: the relay's next pass retries it
+            self._skip_fast_path_until = monotonic() + self._settings.relay_max_backoff
+            logger.warning(
+                "outbox: job %s left for the relay: %s", publication.job_id, _first_line(exc)
+            )
 
     async def publish_pending(self) -> int:
         """Publish every pending row, oldest first; the number published."""
@@ -181,7 +180,7 @@ class OutboxRelay:
         cutoff = datetime.now(UTC) - timedelta(seconds=self._settings.retention)
         async with self._sessions.session() as session, session.begin():
             result = await session.execute(delete(self.table).where(self.table.sent_at < cutoff))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _rows_affected(result)
 
     async def backlog(self) -> dict[str, Any]:
         """Pending rows and the age in seconds of the oldest, for ``/health``."""
@@ -228,6 +227,10 @@ class OutboxRelay:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
         self._publisher.shutdown(wait=False)
+
+
+def _rows_affected(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _first_line(error: BaseException) -> str:
