@@ -114,10 +114,14 @@ def test_longest_valid_values_are_stored(client: TestClient) -> None:
     assert client.post("/products/", json=body).status_code == 201
 
 
-def test_duplicate_sku_is_a_conflict(client: TestClient, create_product: ProductFactory) -> None:
+def test_duplicate_sku_is_a_conflict_naming_the_field(
+    client: TestClient, create_product: ProductFactory
+) -> None:
     create_product(sku="KET-1")
 
-    assert_error(client.post("/products/", json=VALID), 409, "conflict")
+    detail = assert_error(client.post("/products/", json=VALID), 409, "conflict")
+
+    assert detail["field"] == "sku"
 
 
 @pytest.mark.parametrize(

@@ -188,6 +188,24 @@ def test_defect_plain_loom_answers_an_id_past_the_integer_column_with_a_500() ->
     assert response.status_code == 500
 
 
+def test_defect_plain_loom_names_no_field_in_a_duplicate_conflict() -> None:
+    with TestClient(plain_loom_api()) as client:
+        client.post("/products/", json=PRODUCT)
+        response = client.post("/products/", json=PRODUCT)
+
+    assert response.status_code == 409
+    assert "field" not in response.json()["detail"]
+
+
+def test_fix_a_duplicate_conflict_names_its_field() -> None:
+    with TestClient(create_api()) as client:
+        client.post("/products/", json=PRODUCT)
+        response = client.post("/products/", json=PRODUCT)
+
+    assert response.status_code == 409
+    assert response.json()["detail"]["field"] == "sku"
+
+
 def test_defect_autocrud_inputs_drop_the_model_constraints() -> None:
     create_input = autocrud._derive_create_struct(Product)
 

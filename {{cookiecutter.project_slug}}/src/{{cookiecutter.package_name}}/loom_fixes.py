@@ -26,7 +26,8 @@ from loom.core.config.context import ConfigContext
 from loom.core.di.container import LoomContainer
 from loom.core.di.scope import Scope
 from loom.core.engine.executor import RuntimeExecutor
-from loom.core.errors import NotFound
+from loom.core.errors import NotFound, RuleViolation
+from loom.core.errors.codes import ErrorCode
 from loom.core.job.job import Job
 from loom.core.job.service import JobService
 from loom.core.model import BoundaryValidationError
@@ -177,10 +178,46 @@ def _unstorable(error: BaseException) -> bool:
     return isinstance(code, str) and code.startswith("22")
 
 
-def _refuse_unstorable_values(context: ExceptionContext) -> None:
+# A unique index's columns, as PostgreSQL's detail and SQLite's message name them.
+_DUPLICATE_KEY = re.compile(
+    r"Key \((?P<postgres>[^)]+)\)=|UNIQUE constraint failed: (?P<sqlite>[\w., ]+)"
+)
+
+
+class DuplicateValue(RuleViolation):
+    """A value a unique column already holds: a 409 ``conflict`` naming the field.
+
+    A ``RuleViolation`` so that loom's error body carries ``field``; its code is
+    ``conflict``, so the status is 409 as for loom's own ``Conflict``.
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, f"another record already has this {field}")
+        self.code = ErrorCode.CONFLICT
+
+
+def _duplicate_field(error: BaseException) -> str | None:
+    """The API name of the one column a unique violation is about, if it is one column."""
+    for cause in _causes(error):
+        found = _DUPLICATE_KEY.search(getattr(cause, "detail", None) or str(cause))
+        if found:
+            columns = (found["postgres"] or found["sqlite"]).split(",")
+            if len(columns) != 1:
+                return None
+            column = columns[0].strip().rpartition(".")[2]
+            # loom's models encode their fields in camelCase.
+            head, *rest = column.split("_")
+            return head + "".join(word.title() for word in rest)
+    return None
+
+
+def _explain_database_refusal(context: ExceptionContext) -> None:
     if any(_unstorable(cause) for cause in _causes(context.original_exception)):
         reason = str(context.original_exception).splitlines()[0]
         raise BoundaryValidationError(f"a value does not fit its database column: {reason}")
+    duplicate = _duplicate_field(context.original_exception)
+    if duplicate is not None:
+        raise DuplicateValue(duplicate)
 
 
 # The listener loom registers on every engine to prefix each SQL statement with a comment.
@@ -208,16 +245,18 @@ def drop_sql_trace_comments(container: LoomContainer) -> None:
         event.remove(engine, "before_cursor_execute", listener)
 
 
-def refuse_unstorable_values(container: LoomContainer) -> None:
-    """Answer a value the database cannot store (an id past its integer column, NUL in
-    a filter) with loom's 422 ``boundary_validation`` instead of a 500.
+def explain_database_refusals(container: LoomContainer) -> None:
+    """Answer a value the database refuses with a 4xx naming the problem: 422
+    ``boundary_validation`` for one it cannot store (an id past its integer column, NUL
+    in a filter), 409 ``conflict`` with the ``field`` for one a unique column holds.
 
     Why: 9.0.0 turns every exception other than its own into a 500 inside its route
     dispatcher; typed inputs stop these values in bodies, but path ids and filter
-    values reach the database as they came.
+    values reach the database as they came. And its ``Conflict`` for a unique violation
+    names no field, only the index, on PostgreSQL.
     """
     engine = container.resolve(SessionManager).engine.sync_engine
-    event.listen(engine, "handle_error", _refuse_unstorable_values)
+    event.listen(engine, "handle_error", _explain_database_refusal)
 
 
 class RequestBodyGuard:
@@ -336,7 +375,7 @@ _ERROR_DESCRIPTIONS = {
     "401": "Missing, expired or invalid bearer token",
     "403": "The token lacks a role this operation needs",
     "404": "No row with that id",
-    "409": "Conflicts with an existing row (a duplicate sku)",
+    "409": "Conflicts with an existing row; `field` names the duplicate value (sku)",
     "413": "Body over the size cap",
     "415": "Body is not application/json",
     "422": "A field breaks its rule; `violations` names each field",

@@ -32,10 +32,10 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     apply_job_overrides,
     document_error_responses,
     drop_sql_trace_comments,
+    explain_database_refusals,
     guard_request_bodies,
     label_metrics_by_route,
     quiet_known_warnings,
-    refuse_unstorable_values,
     worker_job_service_module,
 )
 from {{ cookiecutter.package_name }}.observability import (
@@ -144,7 +144,7 @@ def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
     label_metrics_by_route(app)
     guard_request_bodies(app)
     document_error_responses(app)
-    refuse_unstorable_values(containers[0])
+    explain_database_refusals(containers[0])
     drop_sql_trace_comments(containers[0])
     serve_docs_offline(app)
     celery_app = api_celery_app(containers[0])
@@ -172,7 +172,7 @@ def create_worker(
     )
     booted.append(result.celery_app)
     keep_loom_logging_in_the_worker()
-    refuse_unstorable_values(result.container)
+    explain_database_refusals(result.container)
     drop_sql_trace_comments(result.container)
     try:
         result.celery_app.conf.update(celery_operational_settings())
