@@ -209,7 +209,7 @@ def test_the_dispatching_caller_is_in_the_jobs_log(api: httpx.Client, stack: Sta
     api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
 
     def logged_with_caller(record: dict[str, Any]) -> bool:
-        caller = record.get("requested_by")
+        caller = record.get("caller")
         return record.get("product_id") == product_id and caller == "local-operator"
 
     wait_for(

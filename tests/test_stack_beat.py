@@ -105,7 +105,7 @@ def test_the_schedule_is_the_caller_in_the_jobs_log(api: httpx.Client, stack: St
     empty = new_product(api, stock=0)
 
     def logged_with_the_schedule(record: dict[str, Any]) -> bool:
-        caller = record.get("requested_by")
+        caller = record.get("caller")
         return record.get("product_id") == empty and caller == "schedule:low-stock-sweep"
 
     wait_for(

@@ -5,9 +5,9 @@ config/observability.yaml, and its HTTP middleware binds the request's trace id 
 request. Four things stay outside that: Python warnings go to stderr as plain text,
 uvicorn writes through handlers of its own, the Celery worker replaces the root logger's
 handlers at start unless something answers its ``setup_logging`` signal, and loom's
-Celery tasks activate the job's trace id for loom's own events but not for structlog's
-context, so a job's own lines and Celery's lines about it carried none. Metrics need
-nothing here: loom serves ``/metrics`` from the same file.
+Celery tasks activate the job's trace id and caller for loom's own events but not for
+structlog's context, so a job's own lines and Celery's lines about it carried neither.
+Metrics need nothing here: loom serves ``/metrics`` from the same file.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from celery.signals import setup_logging, task_postrun, task_prerun
+from loom.core.identity.wire import decode_identity
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 # uvicorn's loggers, including the access log: the one line a request leaves at INFO.
@@ -39,25 +40,29 @@ def route_server_logs() -> None:
 
 
 def keep_loom_logging_in_the_worker() -> None:
-    """Call once loom has booted the worker: bind each job's and callback's trace id (the
-    ``trace_id`` kwarg of every loom task) for the lines logged while it runs, and leave
-    the logging loom configured (its handler on the root logger) to the worker. Without
-    one (config/test.yaml turns it off) Celery sets up its own, as it does by default."""
+    """Call once loom has booted the worker: bind each job's and callback's trace id and
+    the subject of the caller who dispatched it (the ``trace_id`` and ``identity`` kwargs
+    of every loom task) for the lines logged while it runs, and leave the logging loom
+    configured (its handler on the root logger) to the worker. Without one
+    (config/test.yaml turns it off) Celery sets up its own, as it does by default."""
     if logging.getLogger().handlers:
         setup_logging.connect(_logging_already_configured, weak=False, dispatch_uid=__name__)
-    task_prerun.connect(_bind_trace_id, weak=False, dispatch_uid=__name__)
-    task_postrun.connect(_unbind_trace_id, weak=False, dispatch_uid=__name__)
+    task_prerun.connect(_bind_job_context, weak=False, dispatch_uid=__name__)
+    task_postrun.connect(_unbind_job_context, weak=False, dispatch_uid=__name__)
 
 
 def _logging_already_configured(**_: Any) -> None:
     """Answering the signal is what stops Celery from replacing the root handlers."""
 
 
-def _bind_trace_id(kwargs: dict[str, Any] | None = None, **_: Any) -> None:
-    trace_id = (kwargs or {}).get("trace_id")
-    if trace_id is not None:
-        bind_contextvars(trace_id=trace_id)
+def _bind_job_context(kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    kwargs = kwargs or {}
+    if kwargs.get("trace_id") is not None:
+        bind_contextvars(trace_id=kwargs["trace_id"])
+    caller = decode_identity(kwargs.get("identity"))
+    if caller is not None:
+        bind_contextvars(caller=caller.subject)
 
 
-def _unbind_trace_id(**_: Any) -> None:
-    unbind_contextvars("trace_id")
+def _unbind_job_context(**_: Any) -> None:
+    unbind_contextvars("trace_id", "caller")

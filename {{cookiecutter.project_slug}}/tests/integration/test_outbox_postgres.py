@@ -7,6 +7,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -45,16 +46,28 @@ def new_product(client: TestClient) -> int:
     return product_id
 
 
+def queue_keys(broker: redis.Redis, queue: str) -> list[bytes]:
+    """The Redis lists of ``queue``, its priority sub-queues included."""
+    keys = cast(list[bytes], broker.keys(f"{queue}*"))
+    return [key for key in keys if key.split(b"\x06\x16")[0] == queue.encode()]
+
+
 def queued_ids(queue: str) -> list[str]:
-    """Ids of the messages waiting in ``queue``, its priority sub-queues included."""
+    """Ids of the messages waiting in ``queue``."""
     broker = redis.Redis.from_url(f"{REDIS_URL}/14")
-    keys = [
-        key
-        for key in cast(list[bytes], broker.keys(f"{queue}*"))
-        if key.split(b"\x06\x16")[0] == queue.encode()
-    ]
+    keys = queue_keys(broker, queue)
     raw = [item for key in keys for item in cast(list[bytes], broker.lrange(key.decode(), 0, -1))]
     return [json.loads(item)["headers"]["id"] for item in raw]
+
+
+@pytest.fixture
+def erp_queue() -> Iterator[str]:
+    """The ``erp`` queue these tests publish to and only count, emptied afterwards so
+    that no later test's worker runs their jobs."""
+    yield "erp"
+    broker = redis.Redis.from_url(f"{REDIS_URL}/14")
+    for key in queue_keys(broker, "erp"):
+        broker.delete(key)
 
 
 async def relay_twice_at_once(database_url: str) -> list[int]:
@@ -71,7 +84,7 @@ async def relay_twice_at_once(database_url: str) -> list[int]:
 
 
 def test_two_relays_at_once_publish_each_pending_entry_once(
-    monkeypatch: pytest.MonkeyPatch, database_url: str
+    monkeypatch: pytest.MonkeyPatch, database_url: str, erp_queue: str
 ) -> None:
     monkeypatch.setenv("CELERY_BROKER_URL", BROKER_DOWN)
     with TestClient(create_api()) as client:
@@ -85,7 +98,7 @@ def test_two_relays_at_once_publish_each_pending_entry_once(
     published = asyncio.run(relay_twice_at_once(database_url))
 
     assert sum(published) == PENDING
-    queued = queued_ids("erp")
+    queued = queued_ids(erp_queue)
     assert sorted(job_id for job_id in queued if job_id in set(job_ids)) == sorted(job_ids)
 
 
@@ -114,7 +127,7 @@ async def relays_racing_the_post_commit_publish(database_url: str) -> None:
 
 
 def test_the_post_commit_publish_and_relays_at_once_publish_each_entry_once(
-    monkeypatch: pytest.MonkeyPatch, database_url: str
+    monkeypatch: pytest.MonkeyPatch, database_url: str, erp_queue: str
 ) -> None:
     monkeypatch.setenv("CELERY_BROKER_URL", BROKER_DOWN)
     with TestClient(create_api()) as client:
@@ -128,7 +141,7 @@ def test_the_post_commit_publish_and_relays_at_once_publish_each_entry_once(
 
     asyncio.run(relays_racing_the_post_commit_publish(database_url))
 
-    queued = [job_id for job_id in queued_ids("erp") if job_id in set(job_ids)]
+    queued = [job_id for job_id in queued_ids(erp_queue) if job_id in set(job_ids)]
     assert sorted(queued) == sorted(job_ids)
 
 

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import msgspec
 from loom.core.command import Command
-from loom.core.identity import Identity
 from loom.core.job.handle import JobHandle
 from loom.core.job.job import Job
 from loom.core.job.service import JobService
@@ -29,7 +28,7 @@ from loom.core.repository.abc.query import (
     QuerySpec,
     SortSpec,
 )
-from loom.core.use_case import Caller, Input, LoadById
+from loom.core.use_case import Input, LoadById
 
 from {{ cookiecutter.package_name }}.product.callbacks import (
     RestockEmailFailureCallback,
@@ -74,10 +73,9 @@ class SendRestockEmailJob(Job[bool]):
         product_id: int,
         cmd: SendRestockEmailCommand = Input(),
         product: Product = LoadById(Product, by="product_id"),
-        caller: Identity = Caller(),
     ) -> bool:
-        # The dispatching caller travels with the job: the audit trail says who asked.
-        _logger.info("restock email", product_id=product_id, requested_by=caller.subject)
+        # Every line a job logs carries the dispatching caller (observability.py binds it).
+        _logger.info("restock email", product_id=product_id)
         if cmd.force_fail:
             raise JobFailureRequestedError(f"restock email for product {product_id} failed")
         if await self._notifications.get_by_id(cmd.notification_key) is not None:
