@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,21 +130,45 @@ def problems_in(answers: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def replay_dir() -> Path:
-    """cookiecutter's replay folder, as its user configuration (or the default) says."""
+def config_file_option(argv: Sequence[str]) -> str | None:
+    """The ``--config-file`` on cookiecutter's command line, if it was given one."""
+    for index, argument in enumerate(argv):
+        if argument == "--config-file" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--config-file="):
+            return argument.partition("=")[2]
+    return None
+
+
+def cookiecutter_config_file() -> Path | None:
+    """The configuration file the cookiecutter running this hook was given, read off its
+    command line (Linux's /proc; elsewhere, none): its ``replay_dir`` is where the answers
+    went."""
+    proc = Path("/proc") / str(os.getppid())
+    try:
+        argv = [part.decode() for part in (proc / "cmdline").read_bytes().split(b"\0") if part]
+        given = config_file_option(argv)
+        return None if given is None else (proc / "cwd").resolve() / given
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def replay_dir(config_file: Path | None) -> Path:
+    """cookiecutter's replay folder, as its configuration (or its default) says."""
     try:
         from cookiecutter.config import get_user_config
 
-        return Path(get_user_config()["replay_dir"])
-    except Exception:  # an unreadable user config: cookiecutter's own default
+        config = get_user_config(config_file=None if config_file is None else str(config_file))
+        return Path(config["replay_dir"]).expanduser()
+    except Exception:  # an unreadable configuration: cookiecutter's own default
         return Path("~/.cookiecutter_replay").expanduser()
 
 
-def saved_answers(folder: Path) -> Path | None:
-    """The replay file cookiecutter wrote for this bake: the newest one, written just
-    before the hooks run."""
-    files = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime)
-    return files[-1] if files else None
+def saved_answers(folder: Path, answers: Mapping[str, Any]) -> Path | None:
+    """The replay file cookiecutter wrote for this bake just before the hooks ran, named
+    after the template's folder."""
+    saved = folder / f"{Path(str(answers.get('_repo_dir', ''))).name}.json"
+    return saved if saved.is_file() else None
 
 
 def rerun_hint(answers: Mapping[str, Any], saved_file: Path | None) -> str:
@@ -162,7 +187,8 @@ def main() -> int:
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     if problems:
-        print(rerun_hint(answers, saved_answers(replay_dir())), file=sys.stderr)
+        saved = saved_answers(replay_dir(cookiecutter_config_file()), answers)
+        print(rerun_hint(answers, saved), file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 
-from tests.conftest import Bake, unrendered_jinja
+from tests.conftest import TEMPLATE, Bake, unrendered_jinja
 
 
 def test_default_bake_names_the_project_after_the_defaults(bake: Bake) -> None:
@@ -67,6 +69,27 @@ def test_invalid_name_stops_the_bake_with_one_line_and_leaves_nothing(
     assert len(errors) == 1
     assert errors[0].startswith(message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_rerun_hint_names_the_replay_file_of_the_given_config_file(tmp_path: Path) -> None:
+    replays = tmp_path / "replays"
+    config = tmp_path / "team.yaml"
+    config.write_text(yaml.safe_dump({"replay_dir": str(replays)}))
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "--config-file", str(config)]
+    output = tmp_path / "out"
+
+    baked = subprocess.run(
+        [*command, "-o", str(output), str(TEMPLATE), "package_name=class"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert baked.returncode != 0
+    saved = replays / f"{TEMPLATE.name}.json"
+    assert saved.is_file()
+    assert f"Your answers are saved in {saved}:" in baked.stderr
+    assert not output.exists() or list(output.iterdir()) == []
 
 
 def test_project_name_with_a_slash_bakes_inside_the_output_folder(

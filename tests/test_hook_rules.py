@@ -180,12 +180,38 @@ def test_job_queues_in_the_hook_match_the_jobs_yaml(hook: ModuleType) -> None:
 def test_rerun_hint_names_the_saved_answers_and_the_template(
     hook: ModuleType, tmp_path: Path
 ) -> None:
-    older, saved = tmp_path / "other-template.json", tmp_path / "cookiecutter-loom.json"
-    older.write_text("{}")
+    saved = tmp_path / "cookiecutter-loom.json"
     saved.write_text("{}")
-    os.utime(older, (1, 1))
+    answers = {"_template": "gh:acme/cookiecutter-loom", "_repo_dir": "/cache/cookiecutter-loom"}
 
-    hint = hook.rerun_hint({"_template": "gh:acme/cookiecutter-loom"}, hook.saved_answers(tmp_path))
+    hint = hook.rerun_hint(answers, hook.saved_answers(tmp_path, answers))
 
     assert hint.startswith(f"Your answers are saved in {saved}")
     assert hint.endswith(f"cookiecutter --replay-file {saved} gh:acme/cookiecutter-loom")
+
+
+def test_saved_answers_are_the_file_named_after_the_template_not_the_newest(
+    hook: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / "cookiecutter-loom.json").write_text("{}")
+    (tmp_path / "other-template.json").write_text("{}")
+    os.utime(tmp_path / "cookiecutter-loom.json", (1, 1))
+
+    saved = hook.saved_answers(tmp_path, {"_repo_dir": "/cache/cookiecutter-loom"})
+
+    assert saved == tmp_path / "cookiecutter-loom.json"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cookiecutter", "--config-file", "team.yaml", "gh:acme/cookiecutter-loom"],
+        ["cookiecutter", "--config-file=team.yaml", "--no-input", "."],
+    ],
+)
+def test_config_file_option_is_read_in_both_spellings(hook: ModuleType, argv: list[str]) -> None:
+    assert hook.config_file_option(argv) == "team.yaml"
+
+
+def test_no_config_file_option_means_the_user_configuration(hook: ModuleType) -> None:
+    assert hook.config_file_option(["cookiecutter", "--no-input", "."]) is None
