@@ -115,6 +115,7 @@ def test_fix_rejects_a_jobs_entry_that_names_no_job(tmp_path: pytest.TempPathFac
         apply_job_overrides(load_application_config(*paths, str(typo)))
 
 
+JSON = {"content-type": "application/json"}
 PRODUCT = {"sku": "KET-1", "name": "Kettle", "category": "kitchen", "priceCents": 2599, "stock": 0}
 
 
@@ -181,6 +182,39 @@ def test_defect_plain_loom_answers_an_empty_body_with_a_500() -> None:
     assert response.status_code == 500
 
 
+def test_defect_plain_loom_decodes_a_body_of_another_content_type_as_json() -> None:
+    with TestClient(plain_loom_api()) as client:
+        response = client.post(
+            "/products/", content=json.dumps(PRODUCT), headers={"content-type": "text/plain"}
+        )
+
+    assert response.status_code == 201
+
+
+def test_fix_a_body_of_another_content_type_is_unsupported() -> None:
+    with TestClient(create_api()) as client:
+        response = client.post(
+            "/products/", content=json.dumps(PRODUCT), headers={"content-type": "text/plain"}
+        )
+
+    assert response.status_code == 415
+
+
+def test_defect_plain_loom_answers_a_body_that_is_not_an_object_with_a_500() -> None:
+    with TestClient(plain_loom_api(), raise_server_exceptions=False) as client:
+        response = client.post("/products/", content=b"[]", headers=JSON)
+
+    assert response.status_code == 500
+
+
+def test_fix_a_body_that_is_not_an_object_is_a_400() -> None:
+    with TestClient(create_api()) as client:
+        response = client.post("/products/", content=b"[]", headers=JSON)
+
+    assert response.status_code == 400
+    assert response.json()["detail"]["field"] == "body"
+
+
 def test_defect_plain_loom_answers_an_id_past_the_integer_column_with_a_500() -> None:
     with TestClient(plain_loom_api(), raise_server_exceptions=False) as client:
         response = client.get(f"/products/{2**70}")
@@ -212,6 +246,22 @@ def test_defect_autocrud_inputs_drop_the_model_constraints() -> None:
     accepted = msgspec.convert(PRODUCT | {"sku": "x" * 500, "stock": -1}, create_input)
 
     assert accepted.stock == -1  # type: ignore[attr-defined]
+
+
+def test_defect_autocrud_inputs_accept_unknown_fields() -> None:
+    create_input = autocrud._derive_create_struct(Product)
+
+    accepted = msgspec.convert(PRODUCT | {"stok": 5}, create_input)
+
+    assert not hasattr(accepted, "stok")
+
+
+def test_fix_autocrud_inputs_refuse_unknown_fields() -> None:
+    with _derivation_keeping_constraints():
+        create_input = autocrud._derive_create_struct(Product)
+
+    with pytest.raises(msgspec.ValidationError, match="stok"):
+        msgspec.convert(PRODUCT | {"stok": 5}, create_input)
 
 
 def test_fix_autocrud_inputs_keep_the_model_constraints() -> None:
