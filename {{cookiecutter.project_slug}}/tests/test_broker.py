@@ -3,7 +3,9 @@ start and in one line, a broker or a visibility timeout they cannot run with."""
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,24 @@ def test_unknown_broker_scheme_is_refused_in_one_line_without_the_password(
     assert message.startswith("CELERY_BROKER_URL (celery.broker_url) scheme 'sqs'")
     assert "redis://, rediss://, amqp://, amqps://" in message
     assert "secret-password" not in message
+
+
+@pytest.mark.parametrize("start", [create_worker, create_api], ids=["worker", "api"])
+def test_in_process_broker_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, celery_api: None, start: object
+) -> None:
+    monkeypatch.setenv("LOOM_ENV", "production")
+    monkeypatch.setenv("CURSOR_KEY_K1", base64.b64encode(secrets.token_bytes(32)).decode())
+    monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+
+    with pytest.raises(SystemExit) as refused:
+        start()  # type: ignore[operator]
+
+    message = one_line(refused)
+    assert message.startswith("CELERY_BROKER_URL (celery.broker_url) scheme 'memory'")
+    schemes = "redis://, rediss://, amqp://, amqps://"
+    assert message.endswith(f"in production: it must start with one of {schemes}")
 
 
 # The compose services' commands; each exits at import when a broker setting is refused.

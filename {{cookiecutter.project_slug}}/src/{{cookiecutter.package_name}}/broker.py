@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from loom.core.environment import Environment, resolve_environment
 from loom.core.job.job import Job
 
 from {{ cookiecutter.package_name }}.setting_error import SettingError
@@ -40,18 +41,27 @@ MAX_PRIORITY = 10
 DEFAULT_PRIORITY = 0
 
 
-def broker_of(url: str) -> Broker:
-    """The broker ``url`` points at. Only the scheme is named in an error: the URL holds
-    a password."""
+# Where kombu's in-process broker is allowed: it keeps messages in the process that
+# sent them, so a deployed API's jobs would never reach a worker.
+IN_PROCESS_ENVIRONMENTS = frozenset({Environment.DEVELOPMENT, Environment.TEST})
+
+
+def broker_of(url: str, environment: Environment) -> Broker:
+    """The broker ``url`` points at, if ``environment`` may use it. Only the scheme is
+    named in an error: the URL holds a password."""
     scheme = urlsplit(url).scheme
-    try:
-        return BROKER_SCHEMES[scheme]
-    except KeyError:
-        schemes = ", ".join(f"{known}://" for known in BROKER_SCHEMES)
+    allowed = {
+        known: broker
+        for known, broker in BROKER_SCHEMES.items()
+        if broker is not Broker.MEMORY or environment in IN_PROCESS_ENVIRONMENTS
+    }
+    if scheme not in allowed:
+        schemes = ", ".join(f"{known}://" for known in allowed)
         raise SettingError(
             f"CELERY_BROKER_URL (celery.broker_url) scheme {scheme!r} is not a supported "
-            f"broker: it must start with one of {schemes}"
-        ) from None
+            f"broker in {environment.value}: it must start with one of {schemes}"
+        )
+    return allowed[scheme]
 
 
 # Redis gives a message held by a worker that died back to the queue after this many
@@ -125,7 +135,7 @@ def broker_settings(broker: Broker, timeout: int) -> dict[str, Any]:
 def configure_broker(celery_app: Celery) -> Broker:
     """Apply the settings of the broker ``celery_app`` uses and check its rules; call it
     after the ``jobs:`` YAML has reached the job classes, before anything is sent."""
-    broker = broker_of(str(celery_app.conf.broker_url))
+    broker = broker_of(str(celery_app.conf.broker_url), resolve_environment())
     # kombu's in-process broker stands in for Redis in the tests, so the rule holds there too.
     timeout = 0 if broker is Broker.RABBITMQ else visibility_timeout()
     celery_app.conf.update(broker_settings(broker, timeout))
