@@ -339,7 +339,7 @@ def test_api_is_probed_on_health_and_workers_by_a_celery_ping_to_themselves(
     (api,) = manifests.named("Deployment", "api")["spec"]["template"]["spec"]["containers"]
     for probe in ("readinessProbe", "livenessProbe"):
         assert api[probe]["httpGet"] == {"path": "/health", "port": "http"}
-    assert api["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert api["ports"][0] == {"name": "http", "containerPort": 8000}
 
     for worker in manifests.workers():
         node = worker_option(worker, "--hostname=").removesuffix("@%h")
@@ -397,6 +397,26 @@ def test_only_the_api_port_is_reachable_from_outside_the_namespace(manifests: Ma
     assert others == []
     assert selector["matchLabels"][COMPONENT] == "api"
     assert ports == [{"protocol": "TCP", "port": 8000}]
+
+
+def test_api_metrics_are_on_a_port_of_their_own_admitted_from_the_namespace_only(
+    manifests: Manifests,
+) -> None:
+    (api,) = [pod for name, pod in pod_specs(manifests) if name == "api"]
+    (container,) = api["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert environment["METRICS_PORT"] == str(ports["metrics"])
+    assert ports["metrics"] != ports["http"]
+
+    admitted = [
+        rule["from"]
+        for policy in manifests.of_kind("NetworkPolicy")
+        if policy["spec"]["podSelector"].get("matchLabels", {}).get(COMPONENT) == "api"
+        for rule in policy["spec"]["ingress"]
+        if {"protocol": "TCP", "port": ports["metrics"]} in rule["ports"]
+    ]
+    assert admitted == [[{"podSelector": {}}]]
 
 
 def test_every_pod_runs_unprivileged_read_only_with_requests_and_limits(

@@ -192,6 +192,30 @@ def test_metrics_count_requests_by_route_template(production_api: Served, produc
     assert by_route["/products/{id}"] >= 3
 
 
+@pytest.fixture
+def metrics_apart(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The API with ``METRICS_PORT`` set, as the Kubernetes manifests start it (0: any
+    free port, read back from the app)."""
+    monkeypatch.setenv("METRICS_PORT", "0")
+    with TestClient(create_api()) as client:
+        yield client
+
+
+def test_a_metrics_port_takes_metrics_off_the_api_port(metrics_apart: TestClient) -> None:
+    assert metrics_apart.get("/metrics").status_code == 404
+
+
+def test_a_metrics_port_serves_the_api_request_counts(metrics_apart: TestClient) -> None:
+    metrics_apart.get("/products/1")
+    port = metrics_apart.app.state.metrics_port  # type: ignore[attr-defined]
+
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+
+    families = {family.name: family for family in text_string_to_metric_families(scraped.text)}
+    templates = {sample.labels.get("path_template") for sample in families["http_requests"].samples}
+    assert "/products/{id}" in templates
+
+
 def test_development_logs_console_lines_not_json(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

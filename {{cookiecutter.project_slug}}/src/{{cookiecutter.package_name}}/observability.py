@@ -7,16 +7,23 @@ uvicorn writes through handlers of its own, the Celery worker replaces the root 
 handlers at start unless something answers its ``setup_logging`` signal, and loom's
 Celery tasks activate the job's trace id and caller for loom's own events but not for
 structlog's context, so a job's own lines and Celery's lines about it carried neither.
-Metrics need nothing here: loom serves ``/metrics`` from the same file.
+Metrics: loom serves ``/metrics`` on the API's own port; where a separate port is
+configured (the Kubernetes manifests do), it moves there.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from celery.signals import setup_logging, task_postrun, task_prerun
+from fastapi import FastAPI
+from loom.core.config.context import ConfigContext
 from loom.core.identity.wire import decode_identity
+from loom.core.observability.config import PrometheusObservabilityConfig
+from prometheus_client import start_http_server
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 # uvicorn's loggers, including the access log: the one line a request leaves at INFO.
@@ -66,3 +73,35 @@ def _bind_job_context(kwargs: dict[str, Any] | None = None, **_: Any) -> None:
 
 def _unbind_job_context(**_: Any) -> None:
     unbind_contextvars("trace_id", "caller")
+
+
+def serve_metrics_apart(app: FastAPI, config: ConfigContext) -> None:
+    """With ``observability.prometheus.config.port`` set (``METRICS_PORT``), ``/metrics``
+    leaves the API's public port for that port, served while the app runs.
+
+    Why: an orchestrator's network policy can then admit anyone to the API's port and
+    keep metrics (route names, timings, error counts) to the scraper inside the cluster.
+    Unset (``make run``, the compose stack) ``/metrics`` stays where loom serves it.
+    """
+    scrape = config.section("observability.prometheus", PrometheusObservabilityConfig).config
+    if scrape is None or scrape.port is None:
+        return
+    port, address = scrape.port, scrape.bind_address
+    app.router.routes[:] = [
+        route for route in app.router.routes if getattr(route, "path", None) != scrape.path
+    ]
+    served = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        server, thread = start_http_server(port, addr=address)
+        application.state.metrics_port = server.server_port
+        try:
+            async with served(application) as state:
+                yield state
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+    app.router.lifespan_context = lifespan

@@ -42,6 +42,7 @@ from {{ cookiecutter.package_name }}.observability import (
     keep_loom_logging_in_the_worker,
     log_python_warnings,
     route_server_logs,
+    serve_metrics_apart,
 )
 from {{ cookiecutter.package_name }}.outbox.install import install_outbox, install_worker_outbox
 from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
@@ -139,9 +140,11 @@ def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
         app = create_app(*paths, authenticator=authenticator, modules=[containers.append, *modules])
     if authenticator is None:
         declare_bearer_scheme(app)
-    apply_job_overrides(load_application_config(*paths))
+    config = load_application_config(*paths)
+    apply_job_overrides(config)
     route_server_logs()
     label_metrics_by_route(app)
+    serve_metrics_apart(app, config)
     guard_request_bodies(app)
     document_error_responses(app)
     explain_database_refusals(containers[0])
