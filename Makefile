@@ -44,13 +44,14 @@ test: install system-tools ## Run the template's tests: bakes, checks, the embed
 # Not part of `make test`: its result depends on the day's releases, not on this template.
 LATEST_DIR := .latest
 UPGRADED := loom-kernel celery kombu
-test-latest: install ## Bake the default project, upgrade loom-kernel, celery, kombu within its constraints, run its tests
+test-latest: install ## Bake the default project, upgrade loom-kernel, celery, kombu within its constraints, run its tests (PostgreSQL and Redis included)
 	rm -rf $(LATEST_DIR)
 	$(UV) run --no-sync cookiecutter --no-input --output-dir $(LATEST_DIR) .
 	cd $(LATEST_DIR)/loom-store && $(UV) lock $(addprefix --upgrade-package ,$(UPGRADED))
 	@echo "testing with:" $$(grep -A1 -E '^name = "(loom-kernel|celery|kombu)"$$' \
 		$(LATEST_DIR)/loom-store/uv.lock | grep -o '"[^"]*"' | tr -d '"' | paste -sd ' ')
-	$(MAKE) -C $(LATEST_DIR)/loom-store typecheck test
+	$(MAKE) -C $(LATEST_DIR)/loom-store typecheck
+	$(UV) run --no-sync python -m tests.with_services $(MAKE) -C $(LATEST_DIR)/loom-store test
 
 # What the tests need beyond the Python tools in uv.lock: docker-compose 1.29 to validate
 # compose files (Debian's package; PyPI's build no longer installs on current Pythons),

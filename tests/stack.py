@@ -186,6 +186,15 @@ def rabbitmqctl(*args: str) -> str:
     return done.stdout
 
 
+def integration_environment(redis_port: int) -> dict[str, str]:
+    """What a baked project's integration tests need: this machine's PostgreSQL (each test
+    module makes a database of its own there) and the Redis on ``redis_port``."""
+    return {
+        "INTEGRATION_DATABASE_URL": f"postgresql+asyncpg://{PG_ADMIN}@{PG_HOST}:{PG_PORT}/postgres",
+        "INTEGRATION_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+    }
+
+
 @contextmanager
 def private_vhost() -> Iterator[Vhost]:
     """A vhost and user of our own on this machine's RabbitMQ, deleted afterwards (with

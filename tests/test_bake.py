@@ -133,3 +133,18 @@ def test_workflow_tests_the_newest_allowed_loom_celery_and_kombu_weekly(bake: Ba
         assert f"--upgrade-package {package}" in upgrade
     assert commands[-1] == "make test"
     assert "!= 'schedule'" in document["jobs"]["check"]["if"]
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_weekly_latest_dependencies_job_tests_on_the_same_services_as_every_push(
+    bake: Bake, broker: str
+) -> None:
+    workflow = bake(broker=broker) / ".github" / "workflows" / "ci.yml"
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
+
+    def integration(job: dict[str, Any]) -> tuple[set[str], dict[str, str]]:
+        (tests,) = [step for step in job["steps"] if step.get("name", "").startswith("Tests")]
+        return set(job["services"]), tests["env"]
+
+    assert integration(jobs["latest-dependencies"]) == integration(jobs["check"])
+    assert ("rabbitmq" in jobs["check"]["services"]) is (broker == "rabbitmq")

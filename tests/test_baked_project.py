@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Bake, Served, run_make
-from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, admin_connection, private_redis
+from tests.stack import admin_connection, integration_environment, private_redis
 from tests.tools import uv_executable
 
 
@@ -29,10 +29,7 @@ def test_baked_tests_pass_integration_included(default_project: Path) -> None:
         result = run_make(
             default_project,
             "test",
-            env={
-                "INTEGRATION_DATABASE_URL": f"postgresql+asyncpg://{PG_ADMIN}@{PG_HOST}:{PG_PORT}/postgres",
-                "INTEGRATION_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
-            },
+            env=integration_environment(redis_port),
         )
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

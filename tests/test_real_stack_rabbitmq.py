@@ -1,5 +1,6 @@
 """broker=rabbitmq in real containers: `make up` with the rabbitmq service, the job flow and
-Flower over AMQP, the management UI, a worker crash, then `make down`."""
+Flower over AMQP, the management UI, a worker crash, the broker stopped under load, then
+`make down`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from cookiecutter.main import cookiecutter
 
+from tests.broker_outage import assert_nothing_was_held_or_lost, dispatch_through_an_outage
 from tests.conftest import TEMPLATE
 from tests.docker_engine import ensure_rabbitmq_image
 from tests.flows import (
@@ -194,6 +196,15 @@ def test_worker_crash_mid_job_gives_the_job_back_and_the_restarted_worker_runs_i
 
 
 # Last in this module: the fixture's own teardown runs `make down` again, harmlessly.
+def test_with_rabbitmq_stopped_dispatches_answer_at_once_and_every_job_runs_once_it_is_back(
+    stack: ComposeStack, api: httpx.Client
+) -> None:
+    outage = dispatch_through_an_outage(stack, api, "rabbitmq")
+
+    assert_nothing_was_held_or_lost(outage)
+    wait_for(stack.all_healthy, "every service to be healthy again", timeout=120)
+
+
 def test_make_down_removes_the_containers_and_the_volumes(stack: ComposeStack) -> None:
     down = stack.make("down", "ARGS=-v", timeout=300)
 

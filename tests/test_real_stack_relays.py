@@ -11,13 +11,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.broker_outage import DISPATCHES_WHILE_DOWN, all_tagged
 from tests.flows import EMAIL, new_product
 from tests.real_stack import ComposeStack, docker, record
 from tests.stack import wait_for
-from tests.test_real_stack_faults import all_tagged
 from tests.test_real_stack_scaling import runs_by_container
 
-DISPATCHES_WHILE_DOWN = 20
 RELAY_PUBLISHED = re.compile(r"relay published (\d+) pending job")
 RELAY_RETRYING = "relay retrying"
 

@@ -26,6 +26,7 @@ from tests.stack import (
     PG_PORT,
     Stack,
     Vhost,
+    integration_environment,
     private_redis,
     private_vhost,
     running_stack,
@@ -253,11 +254,8 @@ def test_baked_integration_tests_pass_with_the_jobs_on_rabbitmq(project: Path) -
             [uv_executable(), "run", "--no-sync", "pytest", "tests/integration"],
             cwd=project,
             env=os.environ
-            | {
-                "INTEGRATION_DATABASE_URL": f"postgresql+asyncpg://{PG_ADMIN}@{PG_HOST}:{PG_PORT}/postgres",
-                "INTEGRATION_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
-                "INTEGRATION_BROKER_URL": vhost.url(),
-            },
+            | integration_environment(redis_port)
+            | {"INTEGRATION_BROKER_URL": vhost.url()},
             capture_output=True,
             text=True,
             timeout=600,
