@@ -44,11 +44,14 @@ from starlette.middleware import Middleware
 
 from {{ cookiecutter.package_name }}.auth import DevelopmentAccess
 from {{ cookiecutter.package_name }}.loom_fixes import (
+    KNOWN_NOTICES,
     KNOWN_WARNINGS,
+    KnownNotice,
     KnownWarning,
     _derivation_keeping_constraints,
     api_celery_app,
     apply_job_overrides,
+    quiet_known_notices,
     quiet_known_warnings,
     trace_comment_listeners,
     worker_job_service_module,
@@ -473,6 +476,70 @@ def test_fix_a_misconfiguration_warning_still_shows(tmp_path: Path) -> None:
 
     shown = [str(warning.message) for warning in caught]
     assert [message for message in shown if message.startswith("Authentication is enabled")]
+
+
+@pytest.fixture
+def notices_unfiltered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Development, with no notice filter left on loom's loggers by an earlier start."""
+    monkeypatch.setenv("LOOM_ENV", "development")
+
+    def unfilter() -> None:
+        for notice in KNOWN_NOTICES:
+            target = logging.getLogger(notice.logger)
+            for installed in list(target.filters):
+                target.removeFilter(installed)
+
+    unfilter()
+    yield
+    unfilter()
+
+
+class Recorded(logging.Handler):
+    """Each line that reaches it, as text (structlog hands stdlib its event dict)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = record.msg.get("event") if isinstance(record.msg, dict) else record.getMessage()
+        self.lines.append(str(event))
+
+
+@pytest.fixture
+def loom_warnings(notices_unfiltered: None) -> Iterator[Recorded]:
+    """loom's warning-level lines, recorded on the ``loom`` logger itself: a start
+    replaces the root logger's handlers, pytest's capture among them."""
+    recorded = Recorded()
+    logging.getLogger("loom").addHandler(recorded)
+    yield recorded
+    logging.getLogger("loom").removeHandler(recorded)
+
+
+@pytest.mark.parametrize("notice", KNOWN_NOTICES, ids=lambda notice: notice.logger)
+def test_defect_plain_loom_development_start_logs_the_known_notice(
+    loom_warnings: Recorded, notice: KnownNotice
+) -> None:
+    plain_loom_api()
+
+    assert [line for line in loom_warnings.lines if re.match(notice.message, line)], (
+        f"loom no longer logs {notice.message!r}: delete its entry in loom_fixes.KNOWN_NOTICES"
+    )
+
+
+def test_fix_development_start_logs_no_loom_warning(loom_warnings: Recorded) -> None:
+    create_api()
+
+    assert loom_warnings.lines == []
+
+
+def test_fix_other_lines_of_the_same_loggers_still_show(loom_warnings: Recorded) -> None:
+    quiet_known_notices()
+
+    for notice in KNOWN_NOTICES:
+        logging.getLogger(notice.logger).warning("a finding the user must act on")
+
+    assert loom_warnings.lines == ["a finding the user must act on"] * len(KNOWN_NOTICES)
 
 
 def test_fix_embedded_mode_states_itself_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -6,6 +6,7 @@ test fails and says which workaround to delete.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import typing
@@ -443,6 +444,54 @@ KNOWN_WARNINGS = (
         "9.0.0 calls the in-process job service a fallback; the embedded mode asks for it",
     ),
 )
+
+
+class KnownNotice(NamedTuple):
+    """A warning-level log line loom writes at every start of an open environment
+    (development, test) about what that environment is meant to do."""
+
+    logger: str  # the logger it is written to, exactly
+    message: str  # regular expression, matched from the start of the line
+    reason: str
+
+
+KNOWN_NOTICES = (
+    KnownNotice(
+        "loom.core.checks",
+        r"deploy checks skipped: the environment is '(development|test)'",
+        "9.0.0 warns that deploy checks do not run where they are not meant to",
+    ),
+    KnownNotice(
+        "loom.core.repository.abc.cursor",
+        r"cursor signing is ephemeral",
+        "9.0.0 warns of the per-process cursor key that development.yaml and test.yaml ask for",
+    ),
+)
+
+
+class _DropKnownNotices(logging.Filter):
+    def __init__(self, notices: tuple[KnownNotice, ...]) -> None:
+        super().__init__()
+        self._patterns = [re.compile(notice.message) for notice in notices]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # structlog hands stdlib its event dict; a plain record carries its message.
+        event = record.msg.get("event") if isinstance(record.msg, dict) else record.getMessage()
+        return not any(pattern.match(str(event)) for pattern in self._patterns)
+
+
+def quiet_known_notices() -> None:
+    """Drop each of :data:`KNOWN_NOTICES` by logger and message; every other line of those
+    loggers still shows. Call it in development and test only.
+
+    Why: loom-kernel 9.0.0 writes both at WARNING on every ``make run``, about the very
+    settings the open environments choose, so a newcomer reads them as problems.
+    """
+    for logger in {notice.logger for notice in KNOWN_NOTICES}:
+        notices = tuple(notice for notice in KNOWN_NOTICES if notice.logger == logger)
+        target = logging.getLogger(logger)
+        if not any(isinstance(existing, _DropKnownNotices) for existing in target.filters):
+            target.addFilter(_DropKnownNotices(notices))
 
 
 def quiet_known_warnings() -> None:

@@ -24,7 +24,11 @@ from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
 from loom.rest.fastapi.auto import create_app
 
-from {{ cookiecutter.package_name }}.auth import api_authentication, declare_bearer_scheme
+from {{ cookiecutter.package_name }}.auth import (
+    OPEN_ENVIRONMENTS,
+    api_authentication,
+    declare_bearer_scheme,
+)
 from {{ cookiecutter.package_name }}.broker import configure_broker
 from {{ cookiecutter.package_name }}.docs import serve_docs_offline
 from {{ cookiecutter.package_name }}.loom_fixes import (
@@ -35,6 +39,7 @@ from {{ cookiecutter.package_name }}.loom_fixes import (
     explain_database_refusals,
     guard_request_bodies,
     label_metrics_by_route,
+    quiet_known_notices,
     quiet_known_warnings,
     worker_job_service_module,
 )
@@ -123,6 +128,15 @@ def config_paths(process: Process) -> list[str]:
     return [str(directory / layer) for layer in layers]
 
 
+def start_quietly() -> None:
+    """Before loom boots: its known start noise dropped (loom_fixes), every other warning
+    logged like any line."""
+    quiet_known_warnings()
+    if resolve_environment() in OPEN_ENVIRONMENTS:
+        quiet_known_notices()
+    log_python_warnings()
+
+
 def create_api(modules: Sequence[Callable[[LoomContainer], None]] = ()) -> FastAPI:
     """Boot the API; ``modules`` also see its container (the tests take the job service there)."""
     try:
@@ -132,8 +146,7 @@ def create_api(modules: Sequence[Callable[[LoomContainer], None]] = ()) -> FastA
 
 
 def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
-    quiet_known_warnings()
-    log_python_warnings()
+    start_quietly()
     paths = config_paths(Process.API)
     containers: list[LoomContainer] = []
     with api_authentication() as authenticator:
@@ -165,8 +178,7 @@ def create_worker(
 ) -> Celery:
     """Boot the Celery app; ``modules`` also see its container, ``explicit`` goes to
     ``bootstrap_worker`` (jobs=, callbacks=...)."""
-    quiet_known_warnings()
-    log_python_warnings()
+    start_quietly()
     booted: list[Celery] = []
     result = bootstrap_worker(
         *config_paths(Process.WORKER),
