@@ -156,6 +156,26 @@ def test_workflow_pins_actions_to_commit_shas_with_read_only_permissions(combina
                     assert re.fullmatch(r"[0-9a-f]{40}", ref), step["uses"]
 
 
+def test_workflow_stack_job_starts_every_service_of_the_compose_file(combination: Path) -> None:
+    workflow = combination / ".github" / "workflows" / "ci.yml"
+    if not workflow.exists():
+        pytest.skip("baked with ci=none")
+    steps = yaml.safe_load(workflow.read_text())["jobs"]["stack"]["steps"]
+    (command,) = [step["run"] for step in steps if "docker compose up" in step.get("run", "")]
+    services = yaml.safe_load((combination / "docker-compose.yml").read_text())["services"]
+
+    started = set(command.split("--wait-timeout")[1].split()[1:])
+    while True:  # compose starts what each started service depends on
+        dependencies = {
+            name for service in started for name in services[service].get("depends_on", {})
+        }
+        if dependencies <= started:
+            break
+        started |= dependencies
+
+    assert started == set(services)
+
+
 def test_licence_follows_the_answer(combination: Path) -> None:
     answers = json.loads((combination / ".cookiecutter-answers.json").read_text())["cookiecutter"]
     licence = combination / "LICENSE"
