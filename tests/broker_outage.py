@@ -20,7 +20,9 @@ from tests.stack import wait_for
 # worker retries its connection after 2, 4, 6 ... s (Celery's fixed backoff, at most 30
 # s apart), so after an outage as short as this one it reconnects within seconds.
 DISPATCHES_WHILE_DOWN = 20
-DISPATCH_LATENCY_LIMIT = 1.0
+# Seconds: a dispatch's p99 with the broker up, under make bench's ten connections, is
+# about 0.2 s here; one waiting on a dead broker's connect timeout would take 1 s or more.
+DISPATCH_LATENCY_LIMIT = 0.5
 CATCH_UP_LIMIT = 15.0
 
 

@@ -224,12 +224,14 @@ def container_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     """A Docker engine with the stand-in images the generated files name; skips, saying why,
     where none can be had."""
     claim_the_engine_for_this_process()
+    began = time.monotonic()
     with docker_engine(tmp_path_factory.mktemp("engine")):
         started = time.monotonic()
         default_python = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
         ensure_stand_in_images({default_python})
         record("stand-in images (built, or found current)", time.monotonic() - started)
         yield
+    record("the real-container part in all: engine, images, every stack", time.monotonic() - began)
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,10 @@ import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -547,6 +549,57 @@ def test_fix_embedded_mode_states_itself_once(caplog: pytest.LogCaptureFixture) 
         create_api()
 
     assert [record.getMessage() for record in caplog.records].count(EMBEDDED_JOBS_NOTICE) == 1
+
+
+# The compose stack's worker command, on kombu's in-process broker: nothing to reach.
+WORKER_COMMAND = [
+    str(Path(sys.executable).parent / "celery"),
+    "-A",
+    "{{ cookiecutter.package_name }}.worker_main:celery_app",
+    "worker",
+    "--pool=solo",
+    "--loglevel=INFO",
+    "--hostname=start-check@localhost",
+]
+# Celery's advice against running as root is the operator's to act on, and is right
+# wherever these tests run as root.
+AS_ROOT = "You're running the worker with superuser privileges"
+
+
+def started_worker_output(log: Path, environment: str) -> str:
+    """What the worker command prints until it is ready, in ``environment``."""
+    settings = {"LOOM_ENV": environment, "CELERY_BROKER_URL": "memory://"}
+    settings["CELERY_RESULT_BACKEND"] = "cache+memory://"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            WORKER_COMMAND,
+            env=os.environ | settings,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text():
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    return log.read_text()
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_fix_the_worker_command_starts_without_a_warning_or_a_known_notice(
+    tmp_path: Path, environment: str
+) -> None:
+    output = started_worker_output(tmp_path / "worker.log", environment)
+
+    python_warnings = re.findall(r"\b(\w*Warning): (.*)", output)
+    assert [warned for warned in python_warnings if AS_ROOT not in warned[1]] == []
+    for notice in KNOWN_NOTICES:
+        assert not re.search(notice.message, output), notice.message
 
 
 def test_fix_celery_mode_does_not_claim_to_be_embedded(
