@@ -81,6 +81,27 @@ def test_quick_bench_prints_every_row_with_both_sides_measured(
         assert "n/a" not in (service, baseline, ratio), line
 
 
+OUTBOX_COST_ROWS = (
+    "outbox cost, dispatch req/s",
+    "outbox cost, dispatch p50 ms",
+    "outbox cost, dispatch p99 ms",
+    "outbox cost, job round trip p50 ms",
+    "outbox cost, job round trip p90 ms",
+)
+
+
+def test_quick_bench_prices_the_outbox_against_the_same_service_without_it(
+    quick_bench: subprocess.CompletedProcess[str],
+) -> None:
+    lines = quick_bench.stdout.splitlines()
+    headers = [line.replace(" ", "") for line in lines if "|no-outbox|" in line.replace(" ", "")]
+    assert headers == ["|service|no-outbox|ratio"]
+    for row in OUTBOX_COST_ROWS:
+        (line,) = [line for line in lines if line.startswith(row + " ")]
+        _, service, without, ratio = (cell.strip() for cell in line.split("|"))
+        assert "n/a" not in (service, without, ratio), line
+
+
 def test_quick_bench_holds_100_connections_on_reads_and_creates_without_a_failure(
     quick_bench: subprocess.CompletedProcess[str],
 ) -> None:

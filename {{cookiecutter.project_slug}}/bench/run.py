@@ -73,6 +73,8 @@ class Side:
     throughput: list[float] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     held: list[Sample] = field(default_factory=list)
+    # Measured on the dispatch and round trip only (the outbox's price), or on everything.
+    dispatch_only: bool = False
 
 
 class Progress:
@@ -176,7 +178,7 @@ def http_scenarios(rows: Rows, side: Side) -> dict[str, Request]:
         "GET /products/{id}": get_by_id,
         "GET /products/ (list page)": list_page,
         "POST /products/ (create)": create,
-        "POST .../jobs/restock-email (dispatch)": dispatch,
+        DISPATCH: dispatch,
     }
 
 
@@ -282,11 +284,11 @@ class Launch:
 
     side: Side
     app: str
-    worker: list[str]
+    worker: list[str] | None  # None: its jobs go to another side's worker
 
 
 def start_sides(launches: list[Launch], env: dict[str, str], logs: Path) -> None:
-    """Both sides' APIs together, then both workers: half the wait, the same noise on both."""
+    """Every side's API together, then the workers: less wait, the same noise on all."""
     apis = []
     for launch in launches:
         port = free_port()
@@ -302,6 +304,7 @@ def start_sides(launches: list[Launch], env: dict[str, str], logs: Path) -> None
             " ready.",
         )
         for launch in launches
+        if launch.worker is not None
     ]
     for group in (apis, workers):
         started = start_all(
@@ -314,7 +317,7 @@ def start_sides(launches: list[Launch], env: dict[str, str], logs: Path) -> None
 
 
 def rounds(sides: list[Side], n: int) -> Iterator[tuple[int, list[Side]]]:
-    """Round ``r`` with the sides in the order it measures them: swapped every round."""
+    """Round ``r`` with the sides in the order it measures them: reversed every round."""
     for r in range(n):
         yield r, sides if r % 2 == 0 else sides[::-1]
 
@@ -332,11 +335,14 @@ async def measure(plan: Plan, sides: list[Side], rows: Rows, token: str, say: Pr
             for side in ordered:
                 for _ in range(plan.round_trips):
                     await round_trip(clients[side.name], rows, side)
-                await burst(clients[side.name], rows, side, plan.burst)
+                if not side.dispatch_only:
+                    await burst(clients[side.name], rows, side, plan.burst)
             say(f"round {r + 1}/{plan.rounds} jobs: " + report_jobs(sides))
         for r, ordered in rounds(sides, plan.rounds):
             for side in ordered:
                 for label, request in http_scenarios(rows, side).items():
+                    if side.dispatch_only and label != DISPATCH:
+                        continue
                     sample = await hammer(
                         clients[side.name], request, plan.connections, plan.seconds
                     )
@@ -400,21 +406,36 @@ def rss(side: Side, name: str) -> float | None:
     return started.rss_mb() if started else None
 
 
-def table(rows: list[Row], service: Side, baseline: Side) -> str:
+def table(rows: list[Row], ours: Side, theirs: Side) -> str:
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1f}"
 
     width = max(len(label) for label, _ in rows)
-    lines = [f"{'':{width}} | {'service':>9} | {'baseline':>9} | {'ratio':>6}"]
+    lines = [f"{'':{width}} | {ours.name:>9} | {theirs.name:>9} | {'ratio':>6}"]
     lines.append("-" * len(lines[0]))
     for label, value in rows:
-        ours, theirs = value(service), value(baseline)
-        ratio = f"{ours / theirs:.2f}" if ours is not None and theirs else "n/a"
-        lines.append(f"{label:{width}} | {cell(ours):>9} | {cell(theirs):>9} | {ratio:>6}")
+        mine, other = value(ours), value(theirs)
+        ratio = f"{mine / other:.2f}" if mine is not None and other else "n/a"
+        lines.append(f"{label:{width}} | {cell(mine):>9} | {cell(other):>9} | {ratio:>6}")
     lines.append(
-        "ratio = service / baseline: above 1 is better for req/s and jobs/s, worse for the rest"
+        f"ratio = {ours.name} / {theirs.name}: above 1 is better for req/s and jobs/s, "
+        "worse for the rest"
     )
     return "\n".join(lines)
+
+
+DISPATCH = "POST .../jobs/restock-email (dispatch)"
+
+
+def outbox_cost_rows() -> list[Row]:
+    """The dispatch and the job it starts, with and without the outbox: its price."""
+    return [
+        ("outbox cost, dispatch req/s", partial(http_rate, DISPATCH)),
+        ("outbox cost, dispatch p50 ms", partial(http_percentile, DISPATCH, 0.5)),
+        ("outbox cost, dispatch p99 ms", partial(http_percentile, DISPATCH, 0.99)),
+        ("outbox cost, job round trip p50 ms", lambda side: side.round_trips.percentile(0.5)),
+        ("outbox cost, job round trip p90 ms", lambda side: side.round_trips.percentile(0.9)),
+    ]
 
 
 async def bench(plan: Plan, say: Progress) -> int:
@@ -429,13 +450,15 @@ async def bench(plan: Plan, say: Progress) -> int:
     run = secrets.token_hex(3)
     service = Side("service", os.environ.get("API_URL", ""), SERVICE_QUEUES.split(","))
     baseline = Side("baseline", os.environ.get("BASELINE_URL", ""), [BASELINE_QUEUE])
-    sides = [service, baseline]
+    # Priced only when the service runs here: it shares the service's worker.
+    no_outbox = Side("no-outbox", "", SERVICE_QUEUES.split(","), dispatch_only=True)
+    sides = [service, baseline] if service.url else [service, baseline, no_outbox]
     db = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     rows = Rows(db, run)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     try:
         say(f"run {run}: {plan}; process logs in {logs}")
-        await rows.seed(reads=100, jobs=2 * plan.rounds * (plan.round_trips + plan.burst))
+        await rows.seed(reads=100, jobs=len(sides) * plan.rounds * (plan.round_trips + plan.burst))
         launches = []
         if not service.url:
             # The stack's worker command (docker-compose.yml), every queue.
@@ -448,6 +471,8 @@ async def bench(plan: Plan, say: Progress) -> int:
             worker += [f"--concurrency={env.get('WORKER_CONCURRENCY', '2')}"]
             worker.append(f"--queues={BASELINE_QUEUE}")
             launches.append(Launch(baseline, "bench.baseline_api:app", worker))
+        if no_outbox in sides:
+            launches.append(Launch(no_outbox, "bench.without_outbox:app", None))
         start_sides(launches, env, logs)
         say("started: " + ", ".join(f"{side.name} {side.url}" for side in sides))
         token = writer_token(env)
@@ -456,6 +481,8 @@ async def bench(plan: Plan, say: Progress) -> int:
         labels = list(service.http)
         print(table(table_rows(labels), service, baseline), flush=True)
         print("\n".join(held), flush=True)
+        if no_outbox in sides:
+            print(table(outbox_cost_rows(), service, no_outbox), flush=True)
         failures = [
             f
             for side in sides
