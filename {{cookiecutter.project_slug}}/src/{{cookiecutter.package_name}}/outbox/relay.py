@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from celery import Celery
 from loom.core.backend.sqlalchemy import compile_model
@@ -93,6 +94,12 @@ class OutboxRelay:
         self._sessions = sessions
         self._settings = settings
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
+        # One publish after a commit at a time, as there is one publishing thread: the
+        # others wait here, not holding a database connection and a row lock meanwhile.
+        # One per event loop: a Celery worker runs each task in a loop of its own.
+        self._turns: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         # While the broker is known to be down, commits skip their own attempt: the
@@ -120,7 +127,11 @@ class OutboxRelay:
             .values(sent_at=datetime.now(UTC))
         )
         try:
-            async with self._sessions.session() as session, session.begin():
+            async with (
+                self._turn(),
+                self._sessions.session() as session,
+                session.begin(),
+            ):
                 if _rows_affected(await session.execute(mark)) != 1:
                     return
                 await loop.run_in_executor(self._publisher, publish, self._celery_app, publication)
@@ -129,6 +140,9 @@ class OutboxRelay:
             logger.warning(
                 "outbox: job %s left for the relay: %s", publication.job_id, _first_line(exc)
             )
+
+    def _turn(self) -> asyncio.Lock:
+        return self._turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
     async def publish_pending(self) -> int:
         """Publish every pending row, oldest first; the number published."""
