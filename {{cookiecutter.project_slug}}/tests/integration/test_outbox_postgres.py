@@ -83,16 +83,23 @@ async def relay_twice_at_once(database_url: str) -> list[int]:
             await manager.dispose()
 
 
-def test_two_relays_at_once_publish_each_pending_entry_once(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, erp_queue: str
-) -> None:
+@pytest.fixture
+def job_ids(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Ids of PENDING ERP syncs dispatched while the broker was down, so their rows wait
+    in the outbox; the broker is back for what the test does next."""
     monkeypatch.setenv("CELERY_BROKER_URL", BROKER_DOWN)
     with TestClient(create_api()) as client:
         product_ids = [new_product(client) for _ in range(PENDING)]
         accepted = client.post("/products/jobs/sync-erp", json={"productIds": product_ids})
         assert accepted.status_code == 202
-    job_ids = accepted.json()["jobIds"]
     monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")  # Celery reads it first
+    ids: list[str] = accepted.json()["jobIds"]
+    return ids
+
+
+def test_two_relays_at_once_publish_each_pending_entry_once(
+    database_url: str, erp_queue: str, job_ids: list[str]
+) -> None:
     time.sleep(FAST_PATH_GRACE)  # rows younger than this belong to the post-commit publish
 
     published = asyncio.run(relay_twice_at_once(database_url))
@@ -127,15 +134,8 @@ async def relays_racing_the_post_commit_publish(database_url: str) -> None:
 
 
 def test_the_post_commit_publish_and_relays_at_once_publish_each_entry_once(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, erp_queue: str
+    monkeypatch: pytest.MonkeyPatch, database_url: str, erp_queue: str, job_ids: list[str]
 ) -> None:
-    monkeypatch.setenv("CELERY_BROKER_URL", BROKER_DOWN)
-    with TestClient(create_api()) as client:
-        product_ids = [new_product(client) for _ in range(PENDING)]
-        accepted = client.post("/products/jobs/sync-erp", json={"productIds": product_ids})
-        assert accepted.status_code == 202
-    job_ids = accepted.json()["jobIds"]
-    monkeypatch.setenv("CELERY_BROKER_URL", f"{REDIS_URL}/14")
     # Without the grace, relay passes take the same fresh rows the commits publish.
     monkeypatch.setattr(relay_module, "FAST_PATH_GRACE", 0.0)
 
