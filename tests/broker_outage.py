@@ -24,6 +24,7 @@ DISPATCHES_WHILE_DOWN = 20
 # about 0.2 s here; one waiting on a dead broker's connect timeout would take 1 s or more.
 DISPATCH_LATENCY_LIMIT = 0.5
 CATCH_UP_LIMIT = 15.0
+RENAMED = "Renamed while the broker was down"
 
 
 class Reader:
@@ -76,6 +77,9 @@ class Outage:
     backlog: dict[str, Any]
     reads: list[int]
     api_restarted: bool
+    # The name of a product renamed while the broker was down, read once it is back:
+    # with Redis, the cache's invalidation waited in the API for Redis to return.
+    name_read_after: str
 
 
 def dispatch_through_an_outage(stack: ComposeStack, api: httpx.Client, broker: str) -> Outage:
@@ -92,6 +96,8 @@ def dispatch_through_an_outage(stack: ComposeStack, api: httpx.Client, broker: s
             latencies.append(time.monotonic() - started)
             assert response.status_code == 202, response.text
         backlog = api.get("/health").json()["outbox"]
+        renamed = api.patch(f"/products/{product_ids[0]}", json={"name": RENAMED})
+        assert renamed.status_code == 200, renamed.text
         reads = list(reader.statuses)
         assert docker("start", stack.container(broker)).returncode == 0
         starting = time.monotonic()
@@ -109,7 +115,8 @@ def dispatch_through_an_outage(stack: ComposeStack, api: httpx.Client, broker: s
         )
     record(f"{broker} down: slowest of {DISPATCHES_WHILE_DOWN} dispatches answered", max(latencies))
     restarted = stack.inspect("api")["State"]["StartedAt"] != started_before
-    return Outage(latencies, backlog, reads, restarted)
+    name_read_after = api.get(f"/products/{product_ids[0]}").json()["name"]
+    return Outage(latencies, backlog, reads, restarted, name_read_after)
 
 
 def assert_nothing_was_held_or_lost(outage: Outage) -> None:
@@ -118,3 +125,4 @@ def assert_nothing_was_held_or_lost(outage: Outage) -> None:
     assert outage.reads
     assert set(outage.reads) == {200}
     assert not outage.api_restarted
+    assert outage.name_read_after == RENAMED

@@ -224,14 +224,31 @@ def container_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     """A Docker engine with the stand-in images the generated files name; skips, saying why,
     where none can be had."""
     claim_the_engine_for_this_process()
-    began = time.monotonic()
+    ENGINE_STARTED.append(time.monotonic())
     with docker_engine(tmp_path_factory.mktemp("engine")):
         started = time.monotonic()
         default_python = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
         ensure_stand_in_images({default_python})
         record("stand-in images (built, or found current)", time.monotonic() - started)
         yield
-    record("the real-container part in all: engine, images, every stack", time.monotonic() - began)
+
+
+ENGINE_STARTED: list[float] = []
+CONTAINER_SPAN = "the real-container tests: engine start to the end of the last one"
+FINAL_DOWN = "default bake: make down, at the session's end"
+
+
+def uses_containers(item: pytest.Item | None) -> bool:
+    return item is not None and "container_engine" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The container tests run one after another in one process (below), other tests after
+    them: the span ends with the last of them, so it counts no other test's time."""
+    yield
+    if uses_containers(item) and not uses_containers(nextitem):
+        record(CONTAINER_SPAN, time.monotonic() - ENGINE_STARTED[0])
 
 
 @pytest.fixture(scope="session")
@@ -242,10 +259,13 @@ def default_compose_stack(
     project = Path(
         cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path_factory.mktemp("up")))
     )
+    taking_down: list[float] = []
     with stack_up(
         project, "default bake", CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT)
     ) as stack:
         yield stack
+        taking_down.append(time.monotonic())
+    record(FINAL_DOWN, time.monotonic() - taking_down[0])
 
 
 def pytest_configure() -> None:
@@ -287,3 +307,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("real-container timings")
         for what, seconds in timings:
             terminalreporter.write_line(f"{seconds:7.1f} s  {what}")
+        spans = dict(timings)
+        if CONTAINER_SPAN in spans and FINAL_DOWN in spans:
+            total = spans[CONTAINER_SPAN] + spans[FINAL_DOWN]
+            terminalreporter.write_line(f"{total:7.1f} s  the real-container part in all")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,7 +27,7 @@ from tests.flows import (
     new_product,
     restock_email_tags_the_product,
 )
-from tests.stack import Stack, json_log, running_stack, wait_for
+from tests.stack import PG_ADMIN, PG_HOST, PG_PORT, Stack, json_log, running_stack, wait_for
 
 # The generated model's category column (product/model.py).
 CATEGORY_LENGTH = 120
@@ -249,3 +250,54 @@ def test_the_api_serves_prometheus_metrics_by_route_without_a_token(
     families = {family.name: family for family in text_string_to_metric_families(scraped.text)}
     routes = {sample.labels["path_template"] for sample in families["http_requests"].samples}
     assert {"/products/", "/products/{id}"} <= routes
+
+
+def category_in_the_database(stack: Stack, product_id: int) -> str:
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_ADMIN, dbname=stack.database) as db:
+        row = db.execute("SELECT category FROM products WHERE id = %s", (product_id,)).fetchone()
+    assert row is not None
+    category: str = row[0]
+    return category
+
+
+def cached_products(stack: Stack) -> list[bytes]:
+    """The product entries in the stack's cache (CACHE_URL: Redis database 2)."""
+    cache = redis.Redis(port=stack.redis_port, password=stack.variables()["REDIS_PASSWORD"], db=2)
+    return list(cache.scan_iter("entries:products:*"))
+
+
+def test_the_api_caches_a_product_it_read_in_the_shared_redis(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api)
+
+    api.get(f"/products/{product_id}")
+
+    assert any(
+        key.startswith(f"entries:products:{product_id}:".encode()) for key in cached_products(stack)
+    )
+
+
+def test_a_callbacks_write_on_the_worker_is_the_next_read_of_the_api(
+    api: httpx.Client, stack: Stack
+) -> None:
+    product_id = new_product(api, category="kitchen")
+    assert api.get(f"/products/{product_id}").json()["category"] == "kitchen"
+
+    api.post(f"/products/{product_id}/jobs/restock-email", json=EMAIL)
+    wait_for(
+        lambda: category_in_the_database(stack, product_id) == "kitchen-restock-notified",
+        "the callback's write in PostgreSQL",
+        timeout=JOB_TIMEOUT,
+    )
+
+    assert api.get(f"/products/{product_id}").json()["category"] == "kitchen-restock-notified"
+
+
+def test_an_api_write_is_the_next_read_with_the_cache_on_redis(api: httpx.Client) -> None:
+    product_id = new_product(api, stock=0)
+    assert api.get(f"/products/{product_id}").json()["stock"] == 0
+
+    api.patch(f"/products/{product_id}", json={"stock": 7})
+
+    assert api.get(f"/products/{product_id}").json()["stock"] == 7

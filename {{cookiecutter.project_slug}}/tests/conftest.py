@@ -88,9 +88,9 @@ STARTS = [(environment, runtime) for environment in ENVIRONMENTS for runtime in 
 
 @pytest.fixture(params=STARTS, ids=[f"{env}-{runtime}" for env, runtime in STARTS])
 def any_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> JobRuntime:
-    """Each environment and job runtime the API starts in. Celery's broker is a Redis
-    address nothing answers: starting connects to none, and production refuses kombu's
-    in-process broker."""
+    """Each environment and job runtime the API starts in. Celery's broker and the cache
+    are at a Redis address nothing answers: starting connects to none, and production
+    refuses kombu's in-process broker and an in-process cache."""
     environment, runtime = request.param
     monkeypatch.setenv("LOOM_ENV", environment)
     monkeypatch.setenv("CURSOR_KEY_K1", base64.b64encode(secrets.token_bytes(32)).decode())
@@ -98,6 +98,7 @@ def any_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("JOB_RUNTIME", runtime)
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("CELERY_RESULT_BACKEND", "cache+memory://")
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:1/2")
     return JobRuntime(runtime)
 
 

@@ -409,9 +409,10 @@ def start_warnings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Seen]:
         "CURSOR_KEY_K1": base64.b64encode(secrets.token_bytes(32)).decode(),
         "JWT_SECRET": secrets.token_urlsafe(48),
         # Nothing answers there: a start connects to no broker, and production refuses
-        # kombu's in-process one.
+        # kombu's in-process one and an in-process cache.
         "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
         "CELERY_RESULT_BACKEND": "cache+memory://",
+        "CACHE_URL": "redis://127.0.0.1:1/2",
     }
     starts = [[label, env, RUNTIME + code] for label, (env, code) in STARTS.items()]
     started = subprocess.run(

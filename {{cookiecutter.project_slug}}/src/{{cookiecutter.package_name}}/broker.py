@@ -42,7 +42,8 @@ DEFAULT_PRIORITY = 0
 
 
 # Where kombu's in-process broker is allowed: it keeps messages in the process that
-# sent them, so a deployed API's jobs would never reach a worker.
+# sent them, so a deployed API's jobs would never reach a worker. An in-process cache
+# likewise (cache.py): a worker's writes would never invalidate the API's entries.
 IN_PROCESS_ENVIRONMENTS = frozenset({Environment.DEVELOPMENT, Environment.TEST})
 
 

@@ -18,6 +18,7 @@ from {{ cookiecutter.package_name }}.product.jobs import (
     SyncProductToErpJob,
 )
 from {{ cookiecutter.package_name }}.product.model import Product, RestockNotification
+from {{ cookiecutter.package_name }}.product.repository import ProductRepository
 from {{ cookiecutter.package_name }}.product.use_cases import (
     BuildProductSummaryUseCase,
     DispatchRestockEmailUseCase,
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.product.use_cases import (
 )
 
 MODELS = [Product, RestockNotification, OutboxEntry]
+REPOSITORIES = [ProductRepository]
 USE_CASES = [
     ListLowStockProductsUseCase,
     DispatchRestockEmailUseCase,

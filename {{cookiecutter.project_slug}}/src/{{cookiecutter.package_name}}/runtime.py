@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from celery import Celery
 from fastapi import FastAPI
 from loom.celery.bootstrap import bootstrap_worker
+from loom.core.bootstrap.bootstrap import BootstrapError
 from loom.core.config.overrides import load_application_config
 from loom.core.di.container import LoomContainer
 from loom.core.environment import resolve_environment
@@ -30,6 +32,7 @@ from {{ cookiecutter.package_name }}.auth import (
     declare_bearer_scheme,
 )
 from {{ cookiecutter.package_name }}.broker import configure_broker
+from {{ cookiecutter.package_name }}.cache import require_shared_cache
 from {{ cookiecutter.package_name }}.docs import serve_docs_offline
 from {{ cookiecutter.package_name }}.loom_fixes import (
     api_celery_app,
@@ -137,12 +140,23 @@ def start_quietly() -> None:
     log_python_warnings()
 
 
+@contextmanager
+def refusing_settings_in_one_line() -> Iterator[None]:
+    """A setting refused at start, here or while loom boots (which wraps the error), as
+    one ERROR line: the variable to fix is the last thing the user reads."""
+    try:
+        yield
+    except (SettingError, BootstrapError) as exc:
+        refused = exc if isinstance(exc, SettingError) else exc.__cause__
+        if not isinstance(refused, SettingError):
+            raise
+        raise SystemExit(f"ERROR: {refused}") from None
+
+
 def create_api(modules: Sequence[Callable[[LoomContainer], None]] = ()) -> FastAPI:
     """Boot the API; ``modules`` also see its container (the tests take the job service there)."""
-    try:
+    with refusing_settings_in_one_line():
         return _create_api(modules)
-    except SettingError as exc:
-        raise SystemExit(f"ERROR: {exc}") from None
 
 
 def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
@@ -167,6 +181,7 @@ def _create_api(modules: Sequence[Callable[[LoomContainer], None]]) -> FastAPI:
     if celery_app is not None:
         celery_app.conf.update(celery_operational_settings())
         configure_broker(celery_app)
+        require_shared_cache(containers[0], str(celery_app.conf.broker_url))
         install_outbox(app, containers[0], celery_app, OutboxSettings.from_environment())
     else:
         logger.info(EMBEDDED_JOBS_NOTICE)
@@ -178,6 +193,13 @@ def create_worker(
 ) -> Celery:
     """Boot the Celery app; ``modules`` also see its container, ``explicit`` goes to
     ``bootstrap_worker`` (jobs=, callbacks=...)."""
+    with refusing_settings_in_one_line():
+        return _create_worker(modules, explicit)
+
+
+def _create_worker(
+    modules: Sequence[Callable[[LoomContainer], None]], explicit: dict[str, Any]
+) -> Celery:
     start_quietly()
     booted: list[Celery] = []
     result = bootstrap_worker(
@@ -189,12 +211,8 @@ def create_worker(
     keep_loom_logging_in_the_worker()
     explain_database_refusals(result.container)
     drop_sql_trace_comments(result.container)
-    try:
-        result.celery_app.conf.update(celery_operational_settings())
-        configure_broker(result.celery_app)
-        install_worker_outbox(
-            result.container, result.celery_app, OutboxSettings.from_environment()
-        )
-    except SettingError as exc:
-        raise SystemExit(f"ERROR: {exc}") from None
+    result.celery_app.conf.update(celery_operational_settings())
+    configure_broker(result.celery_app)
+    require_shared_cache(result.container, str(result.celery_app.conf.broker_url))
+    install_worker_outbox(result.container, result.celery_app, OutboxSettings.from_environment())
     return result.celery_app

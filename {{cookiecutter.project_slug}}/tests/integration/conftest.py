@@ -2,7 +2,8 @@
 
 They run when INTEGRATION_DATABASE_URL (a PostgreSQL login allowed to create databases)
 and INTEGRATION_REDIS_URL are set, as in CI; without them they are skipped, saying so.
-Each module gets a database of its own, dropped afterwards, and Redis databases 14, 15.
+Each module gets a database of its own, dropped afterwards, and Redis databases 13 (the
+cache, emptied for each module: product ids start again at 1), 14 and 15.
 INTEGRATION_BROKER_URL, when set, is the broker instead of Redis database 14 (RabbitMQ:
 ``amqp://user:password@host:5672/vhost``); results stay on Redis.
 """
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -30,6 +32,7 @@ from {{ cookiecutter.package_name }}.runtime import create_api
 ADMIN_URL = os.environ.get("INTEGRATION_DATABASE_URL", "")
 REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "")
 BROKER_URL = os.environ.get("INTEGRATION_BROKER_URL") or f"{REDIS_URL}/14"
+CACHE_URL = f"{REDIS_URL}/13"
 
 TIMEOUT = 30.0
 
@@ -50,6 +53,7 @@ async def _execute(url: str, statement: str) -> None:
 def database_url() -> Iterator[str]:
     name = f"itest_{secrets.token_hex(4)}"
     asyncio.run(_execute(ADMIN_URL, f'CREATE DATABASE "{name}"'))
+    redis.Redis.from_url(CACHE_URL).flushdb()
     try:
         yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -62,6 +66,7 @@ def celery_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> No
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CELERY_BROKER_URL", BROKER_URL)
     monkeypatch.setenv("CELERY_RESULT_BACKEND", f"{REDIS_URL}/15")
+    monkeypatch.setenv("CACHE_URL", CACHE_URL)
 
 
 @pytest.fixture
