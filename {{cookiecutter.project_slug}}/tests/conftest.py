@@ -82,6 +82,14 @@ def job_routing_restored() -> Iterator[None]:
                 setattr(job, name, value)
 
 
+def one_line(refusal: pytest.ExceptionInfo[SystemExit]) -> str:
+    """What a refused start prints: one line, ``ERROR: `` then the setting and its rule."""
+    message = str(refusal.value)
+    assert "\n" not in message
+    assert message.startswith("ERROR: ")
+    return message.removeprefix("ERROR: ")
+
+
 ENVIRONMENTS = ("development", "test", "production")
 STARTS = [(environment, runtime) for environment in ENVIRONMENTS for runtime in JobRuntime]
 

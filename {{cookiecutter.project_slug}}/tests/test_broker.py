@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }} import runtime
 from {{ cookiecutter.package_name }}.loom_fixes import api_celery_app
 from {{ cookiecutter.package_name }}.runtime import create_api, create_worker
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, one_line
 
 RABBITMQ_URL = "amqp://store:secret-password@localhost:5672/store"
 QUEUES = {{ cookiecutter.queues.split(",") | map("trim") | list | tojson }}
@@ -29,14 +29,6 @@ QUEUES = {{ cookiecutter.queues.split(",") | map("trim") | list | tojson }}
 def celery_api(monkeypatch: pytest.MonkeyPatch) -> None:
     """The API publishes to Celery, as the compose stack runs it."""
     monkeypatch.setenv("JOB_RUNTIME", "celery")
-
-
-def one_line(refusal: pytest.ExceptionInfo[SystemExit]) -> str:
-    """What a refused start prints: one line, ``ERROR: `` then the setting and its rule."""
-    message = str(refusal.value)
-    assert "\n" not in message
-    assert message.startswith("ERROR: ")
-    return message.removeprefix("ERROR: ")
 
 
 @pytest.mark.parametrize("start", [create_worker, create_api], ids=["worker", "api"])
