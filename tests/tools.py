@@ -28,8 +28,10 @@ _tokens: dict[Path, tuple[str, float]] = {}
 def bearer_token(project: Path) -> str:
     """A writer's bearer token from the project's own ``make token``, fresh enough to
     outlive the test that asks for it."""
-    token, made_at = _tokens.get(project, ("", 0.0))
-    if time.monotonic() - made_at > TOKEN_REUSE_SECONDS:
+    kept = _tokens.get(project)
+    # No "made at 0" default: the monotonic clock counts from boot, so on a machine up for
+    # less than TOKEN_REUSE_SECONDS an empty token would look fresh.
+    if kept is None or time.monotonic() - kept[1] > TOKEN_REUSE_SECONDS:
         made = subprocess.run(
             ["make", "-s", "-C", str(project), "token", f"UV={uv_executable()}"],
             capture_output=True,
@@ -38,6 +40,6 @@ def bearer_token(project: Path) -> str:
             check=False,
         )
         assert made.returncode == 0, made.stderr
-        token, made_at = made.stdout.strip(), time.monotonic()
-        _tokens[project] = token, made_at
-    return token
+        kept = made.stdout.strip(), time.monotonic()
+        _tokens[project] = kept
+    return kept[0]
