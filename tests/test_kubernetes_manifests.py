@@ -23,7 +23,8 @@ from kombu.transport.redis import Channel
 from kubernetes_validate.utils import all_versions
 
 from tests.compose import read_env_file
-from tests.conftest import TEMPLATE, Bake, tool
+from tests.conftest import Bake, tool
+from tests.tools import TEMPLATE
 
 # Only the options that change the manifests: one worker or one per queue, Flower or not,
 # the queue list (with a "_" that a Kubernetes name cannot hold), the broker.
@@ -364,7 +365,12 @@ def test_beat_runs_exactly_one_replica_replaced_not_rolled(manifests: Manifests)
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
     assert "/app/beat-state" in mounts  # writable beside the read-only root filesystem
     for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["exec"]["command"][-2:] == ["alive", "beat-state/schedule"]
+        assert container[probe]["exec"]["command"] == [
+            "python",
+            "-m",
+            f"{package}.beat_heartbeat",
+            "beat-state/schedule",
+        ]
 
 
 def test_beat_is_left_out_of_autoscaling(manifests: Manifests) -> None:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,9 @@ from loom.core.identity.wire import decode_identity
 
 from {{ cookiecutter.package_name }}.product.jobs import LowStockSweepJob
 from {{ cookiecutter.package_name }}.schedule import (
-    HEARTBEAT_STALE,
     ScheduledJob,
     configure_beat,
-    heartbeat_file,
     load_schedule,
-    main,
     schedule_problems,
 )
 from {{ cookiecutter.package_name }}.setting_error import SettingError
@@ -244,25 +240,3 @@ def test_beat_entry_point_gives_the_worker_app_the_schedule() -> None:
     assert set(shown["queues"]) == {entry.name for entry in load_schedule(CONFIG)}
     # config/jobs.yaml routes the sweep; beat sends it there, as a dispatch would.
     assert shown["queues"]["low-stock-sweep"] == SWEEP_QUEUE
-
-
-def test_check_command_exits_1_and_prints_each_problem(
-    config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with_schedule(config_dir, "  sweep:\n    job: NoSuchJob\n    every: 1m\n")
-    monkeypatch.setenv("LOOM_CONFIG_DIR", str(config_dir))
-
-    assert main(["check"]) == 1
-    assert capsys.readouterr().err.startswith("schedule.yaml: sweep: job 'NoSuchJob'")
-
-
-def test_alive_command_follows_the_heartbeat_file(tmp_path: Path) -> None:
-    state = str(tmp_path / "schedule")
-    assert main(["alive", state]) == 1
-
-    heartbeat_file(state).touch()
-    assert main(["alive", state]) == 0
-
-    stale = time.time() - HEARTBEAT_STALE - 1
-    os.utime(heartbeat_file(state), (stale, stale))
-    assert main(["alive", state]) == 1

@@ -27,6 +27,7 @@ from loom.core.job.job import Job
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from {{ cookiecutter.package_name }}.beat_heartbeat import BEAT_MAX_LOOP_INTERVAL, heartbeat_file
 from {{ cookiecutter.package_name }}.setting_error import SettingError
 
 SCHEDULE_FILE = "schedule.yaml"
@@ -34,10 +35,6 @@ ENTRY_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 INTERVAL = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ENTRY_KEYS = frozenset({"job", "every", "crontab", "payload"})
-# Beat wakes at least this often (seconds) and touches its heartbeat file each time; the
-# healthchecks call beat dead when the file is older than HEARTBEAT_STALE.
-BEAT_MAX_LOOP_INTERVAL = 5
-HEARTBEAT_STALE = 30
 
 
 @dataclass(frozen=True)
@@ -181,18 +178,6 @@ def configure_beat(celery_app: Celery, config_dir: Path) -> list[ScheduledJob]:
     return scheduled
 
 
-def heartbeat_file(schedule_filename: str) -> Path:
-    return Path(f"{schedule_filename}.heartbeat")
-
-
-def heartbeat_is_fresh(schedule_filename: str, now: float) -> bool:
-    """What the healthchecks ask: has beat woken up lately?"""
-    try:
-        return now - heartbeat_file(schedule_filename).stat().st_mtime < HEARTBEAT_STALE
-    except FileNotFoundError:
-        return False
-
-
 class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
     """Celery's file-backed scheduler, plus a heartbeat file touched on every wake-up: a
     healthcheck can tell a live beat from a stuck one, which no port or ping can."""
@@ -206,27 +191,3 @@ class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
         heartbeat_file(self.schedule_filename).touch()
         interval: float = super().tick(*args, **kwargs)
         return interval
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line, ``python -m {{ cookiecutter.package_name }}.schedule``.
-
-    ``check``: the schedule's problems, one a line (exit 1 if any). ``alive STATE_FILE``:
-    exit 0 while beat's heartbeat is fresh (the compose and Kubernetes healthchecks).
-    """
-    import os
-    import sys
-    import time
-
-    command, *rest = argv if argv is not None else sys.argv[1:] or ["check"]
-    if command == "alive":
-        return 0 if heartbeat_is_fresh(rest[0], time.time()) else 1
-    # The config directory as runtime.config_dir finds it, without booting anything.
-    problems = schedule_problems(Path(os.environ.get("LOOM_CONFIG_DIR", "config")))
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
