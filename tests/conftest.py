@@ -26,14 +26,14 @@ from tests.real_stack import (
     TIMINGS_FILE,
     VISIBILITY_TIMEOUT,
     ComposeStack,
+    StackBake,
+    StacksComingUp,
     record,
     recorded,
-    stack_up,
 )
 from tests.stack import free_port, stop_process_group, wait_for
-from tests.tools import bearer_token, uv_executable
+from tests.tools import TEMPLATE, bearer_token, uv_executable
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 Bake = Callable[..., Path]
 
 
@@ -131,26 +131,30 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake_installed(tmp_path_factory.mktemp("default"))
 
 
-@pytest.fixture
-def api_headers(stack: StackEndpoints) -> dict[str, str]:
-    """Headers every request to the stack's API carries: the one place its credentials go,
-    a writer's token from the project's own ``make token``."""
-    return {"Authorization": f"Bearer {bearer_token(stack.project)}"}
+def api_client(stack: StackEndpoints) -> httpx.Client:
+    """A client on the stack's API carrying a writer's token from the project's own
+    ``make token``: the one place its credentials go."""
+    headers = {"Authorization": f"Bearer {bearer_token(stack.project)}"}
+    return httpx.Client(base_url=stack.url("api"), headers=headers, timeout=10)
+
+
+def flower_client(stack: StackEndpoints) -> httpx.Client:
+    """A client on the stack's Flower, logged in with the project's .env credentials."""
+    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
+    return httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10)
 
 
 @pytest.fixture
-def api(stack: StackEndpoints, api_headers: dict[str, str]) -> Iterator[httpx.Client]:
+def api(stack: StackEndpoints) -> Iterator[httpx.Client]:
     """An authenticated client on the ``stack`` fixture's API (each stack test module
     defines ``stack``)."""
-    with httpx.Client(base_url=stack.url("api"), headers=api_headers, timeout=10) as client:
+    with api_client(stack) as client:
         yield client
 
 
 @pytest.fixture
 def flower(stack: StackEndpoints) -> Iterator[httpx.Client]:
-    """An HTTP client on the stack's Flower, logged in with the project's .env credentials."""
-    user, password = stack.variables()["FLOWER_BASIC_AUTH"].split(":", 1)
-    with httpx.Client(base_url=stack.url("flower"), auth=(user, password), timeout=10) as client:
+    with flower_client(stack) as client:
         yield client
 
 
@@ -251,21 +255,56 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         record(CONTAINER_SPAN, time.monotonic() - ENGINE_STARTED[0])
 
 
+# The bakes whose stacks the container tests run, by the fixture that hands each one out;
+# the first is built alone (StacksComingUp).
+STACK_BAKES = {
+    "default_compose_stack": StackBake(
+        "default bake", settings={"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
+    ),
+    "per_queue_compose_stack": StackBake(
+        "per-queue workers, no Flower, manifest bootstrap",
+        answers={"worker_per_queue": "yes", "use_flower": "no", "worker_bootstrap": "manifest"},
+    ),
+    "rabbitmq_compose_stack": StackBake("broker=rabbitmq", answers={"broker": "rabbitmq"}),
+}
+
+
 @pytest.fixture(scope="session")
-def default_compose_stack(
-    container_engine: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ComposeStack]:
-    """The default bake's stack brought up in containers by its own ``make up``."""
-    project = Path(
-        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path_factory.mktemp("up")))
-    )
-    taking_down: list[float] = []
-    with stack_up(
-        project, "default bake", CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT)
-    ) as stack:
-        yield stack
-        taking_down.append(time.monotonic())
-    record(FINAL_DOWN, time.monotonic() - taking_down[0])
+def compose_stacks(
+    container_engine: None, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StacksComingUp]:
+    """Every stack this run's tests use, all coming up from the first one's request on."""
+    wanted = {
+        fixture: bake
+        for fixture, bake in STACK_BAKES.items()
+        if any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+    }
+    stacks = StacksComingUp(tmp_path_factory.mktemp("stacks"), wanted)
+    yield stacks
+    stacks.close()
+
+
+@pytest.fixture(scope="session")
+def default_compose_stack(compose_stacks: StacksComingUp) -> Iterator[ComposeStack]:
+    """The default bake's stack, up for the whole run: most container tests use it."""
+    yield compose_stacks.healthy("default_compose_stack")
+    taking_down = time.monotonic()
+    compose_stacks.take_down("default_compose_stack")
+    record(FINAL_DOWN, time.monotonic() - taking_down)
+
+
+@pytest.fixture(scope="module")
+def per_queue_compose_stack(compose_stacks: StacksComingUp) -> Iterator[ComposeStack]:
+    """One worker per queue, no Flower, the manifest bootstrap; down after its module."""
+    yield compose_stacks.healthy("per_queue_compose_stack")
+    compose_stacks.take_down("per_queue_compose_stack")
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_compose_stack(compose_stacks: StacksComingUp) -> Iterator[ComposeStack]:
+    """broker=rabbitmq; down after its module."""
+    yield compose_stacks.healthy("rabbitmq_compose_stack")
+    compose_stacks.take_down("rabbitmq_compose_stack")
 
 
 def pytest_configure() -> None:
@@ -289,11 +328,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that drive the one Docker engine run one after another in a process of
     their own, and first: they are the longest chain, the rest shares the other process."""
     for item in items:
-        if "container_engine" in getattr(item, "fixturenames", ()):
+        if uses_containers(item):
             item.add_marker(pytest.mark.xdist_group("containers"))
         else:
             item.add_marker(pytest.mark.xdist_group(process_group(item)))
-    items.sort(key=lambda item: "container_engine" not in getattr(item, "fixturenames", ()))
+    items.sort(key=lambda item: (not uses_containers(item), container_order(item)))
+
+
+# The order the container tests run in: the first entry an item's id starts with. The
+# default stack's worker is killed mid-job early: Redis gives the job back only at the
+# first sweep after its visibility timeout, about 100 s later, and the other bakes' stacks
+# (up by then) are tested meanwhile, away from the stack that is waiting.
+CONTAINER_ORDER = (
+    "tests/test_make_up_port_check.py",
+    "tests/test_real_stack_faults.py::test_worker_killed_in_the_middle_of_a_job_is_restarted",
+    "tests/test_real_stack_other_options.py",
+    "tests/test_real_stack_rabbitmq.py",
+    "tests/test_real_stack_faults.py::test_the_job_a_killed_worker_held_runs_again",
+    "tests/test_real_stack.py",
+    "tests/test_real_stack_faults.py",
+)
+
+
+def container_order(item: pytest.Item) -> int:
+    starts = (
+        index for index, prefix in enumerate(CONTAINER_ORDER) if item.nodeid.startswith(prefix)
+    )
+    return next(starts, len(CONTAINER_ORDER))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -16,8 +16,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -191,50 +193,57 @@ def python_image(version: str) -> str:
 
 
 def ensure_stand_in_images(python_versions: set[str]) -> None:
-    """Every image the generated files name, for the given project Python versions."""
+    """Every image the generated files name, for the given project Python versions. After
+    the common Debian base, the builds run side by side: each mostly waits on the mirror or
+    the package index, and only flower needs another stand-in (python) first."""
     with tempfile.TemporaryDirectory(prefix="stand-ins-") as scratch:
         work = Path(scratch)
         ensure_base_image(work)
-        for version in sorted(python_versions):
-            interpreter = pyenv_interpreter(version)
-            context = work / f"python-{version}"
-            context.mkdir()
-            # Hard links when on the same file system: the interpreter is not copied twice.
-            shutil.copytree(
-                interpreter, context / "python", copy_function=_link_or_copy, symlinks=True
-            )
-            shutil.copy(
-                os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
-                context / "ca-bundle.crt",
-            )
-            build_stand_in(
-                python_image(version),
-                IMAGES / "python",
-                context,
-                BASE=BASE_IMAGE,
-                PYTHON_HOME=str(interpreter),
-            )
         newest = max(python_versions, key=lambda version: tuple(map(int, version.split("."))))
-        for name, source, args in (
-            ("postgres:16-alpine", "postgres", {"BASE": BASE_IMAGE}),
-            ("redis:7-alpine", "redis", {"BASE": BASE_IMAGE}),
-            ("mher/flower:2.0", "flower", {"PYTHON_IMAGE": python_image(newest)}),
-        ):
-            context = work / source
-            context.mkdir()
-            build_stand_in(name, IMAGES / source, context, **args)
+
+        def python_then_flower() -> None:
+            for version in sorted(python_versions):
+                build_python_image(version, work)
+            build_from_base(work, "mher/flower:2.0", "flower", PYTHON_IMAGE=python_image(newest))
+
+        def from_debian(name: str, source: str) -> Callable[[], None]:
+            return partial(build_from_base, work, name, source, BASE=BASE_IMAGE)
+
+        builds = [
+            python_then_flower,
+            from_debian("postgres:16-alpine", "postgres"),
+            from_debian("redis:7-alpine", "redis"),
+            from_debian("rabbitmq:3-management-alpine", "rabbitmq"),
+        ]
+        with ThreadPoolExecutor(max_workers=len(builds)) as pool:
+            for finished in [pool.submit(build) for build in builds]:
+                finished.result()  # a failed build's assertion, raised here
 
 
-def ensure_rabbitmq_image() -> None:
-    """The broker image a broker=rabbitmq bake names; built only for the tests that run one."""
-    with tempfile.TemporaryDirectory(prefix="stand-ins-") as scratch:
-        work = Path(scratch)
-        ensure_base_image(work)
-        context = work / "rabbitmq"
-        context.mkdir()
-        build_stand_in(
-            "rabbitmq:3-management-alpine", IMAGES / "rabbitmq", context, BASE=BASE_IMAGE
-        )
+def build_python_image(version: str, work: Path) -> None:
+    """The python stand-in for one version: this machine's build of that Python."""
+    interpreter = pyenv_interpreter(version)
+    context = work / f"python-{version}"
+    context.mkdir()
+    # Hard links when on the same file system: the interpreter is not copied twice.
+    shutil.copytree(interpreter, context / "python", copy_function=_link_or_copy, symlinks=True)
+    shutil.copy(
+        os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+        context / "ca-bundle.crt",
+    )
+    build_stand_in(
+        python_image(version),
+        IMAGES / "python",
+        context,
+        BASE=BASE_IMAGE,
+        PYTHON_HOME=str(interpreter),
+    )
+
+
+def build_from_base(work: Path, name: str, source: str, **build_args: str) -> None:
+    context = work / source
+    context.mkdir()
+    build_stand_in(name, IMAGES / source, context, **build_args)
 
 
 def _link_or_copy(source: str, target: str) -> object:

@@ -14,17 +14,17 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 from tests.compose import read_env_file
 from tests.stack import free_port, wait_for
-from tests.tools import bearer_token
+from tests.tools import TEMPLATE, bearer_token
 
 # .env variable and container port of each published port, as in docker-compose.yml, by
 # service (rabbitmq publishes two). Every variable is set, whether the bake has the service
@@ -74,6 +74,10 @@ class ComposeStack:
 
     def variables(self) -> dict[str, str]:
         return read_env_file(self.project / ".env")
+
+    def image(self) -> str:
+        """The service image this stack's ``make up`` builds (the .env's IMAGE_TAG)."""
+        return f"{self.project.name}:{self.name}"
 
     def url(self, service: str) -> str:
         variable, _ = PUBLISHED[service]
@@ -159,12 +163,30 @@ class ComposeStack:
         ).stdout.split()
 
 
+# Host ports already written into a stack's .env by this process: stacks isolated one
+# after another bind theirs only later, so the OS alone could hand one out twice.
+_PORTS_HANDED_OUT: set[int] = set()
+
+
+def unused_port() -> int:
+    while (port := free_port()) in _PORTS_HANDED_OUT:
+        pass
+    _PORTS_HANDED_OUT.add(port)
+    return port
+
+
+def bake_project(output: Path, answers: dict[str, str]) -> Path:
+    return Path(
+        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=answers)
+    )
+
+
 def isolate(project: Path, **settings: str) -> ComposeStack:
     """Give the project a private compose name, image tag and free host ports in .env."""
     name = f"loomtest{secrets.token_hex(4)}"
     values = (
         {"COMPOSE_PROJECT_NAME": name, "IMAGE_TAG": name}
-        | {variable: str(free_port()) for variable, _ in PUBLISHED.values()}
+        | {variable: str(unused_port()) for variable, _ in PUBLISHED.values()}
         | settings
     )
     with (project / ".env").open("a") as env:
@@ -180,16 +202,24 @@ def take_down(stack: ComposeStack) -> None:
     left = stack.project_containers() + stack.project_volumes()
     if left:
         stack.compose("down", "-v", "--remove-orphans", timeout=300)
-    slug = stack.project.name
-    docker("rmi", "--no-prune", f"{slug}:{stack.name}")
+    docker("rmi", "--no-prune", stack.image())
     assert down.returncode == 0, f"make down failed:\n{down.stdout[-2000:]}{down.stderr[-2000:]}"
     assert not left, f"make down left {left}"
 
 
-@contextmanager
-def stack_up(project: Path, label: str, **settings: str) -> Iterator[ComposeStack]:
-    """``make up`` on the baked ``project``, then wait until every service is healthy."""
-    stack = isolate(project, **settings)
+@dataclass(frozen=True)
+class StackBake:
+    """A bake whose stack the tests run: its name in the timings, its answers, and the
+    tests' own .env settings."""
+
+    label: str
+    answers: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def bring_up(stack: ComposeStack, label: str) -> ComposeStack:
+    """``make up``, then wait until every service is healthy; a stack that does not get
+    there is taken down before its failure is raised."""
     try:
         started = time.monotonic()
         up = stack.make("up")
@@ -198,9 +228,59 @@ def stack_up(project: Path, label: str, **settings: str) -> Iterator[ComposeStac
             pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
         wait_for(stack.all_healthy, "every service to be healthy", timeout=HEALTHY_TIMEOUT)
         record(f"{label}: make up to every service healthy", time.monotonic() - started)
-        yield stack
-    finally:
+    except BaseException:
         take_down(stack)
+        raise
+    return stack
+
+
+class StacksComingUp:
+    """The stacks a run needs, each brought up by its own ``make up`` in a thread, so that
+    one stack's build and wait for health overlap the tests of another. The first bake
+    builds its image alone; the others start once that image exists and take its
+    dependency layer from the build cache, instead of each installing the lock file at
+    the same time. Tests take a stack with :meth:`healthy` and give it back with
+    :meth:`take_down`; :meth:`close` takes down whatever no test took."""
+
+    def __init__(self, output: Path, bakes: dict[str, StackBake]) -> None:
+        self._bakes = bakes
+        self._stacks = {
+            key: isolate(bake_project(output / key, bake.answers), **bake.settings)
+            for key, bake in bakes.items()
+        }
+        self._pool = ThreadPoolExecutor(max_workers=max(len(bakes), 1))
+        self._coming: dict[str, Future[ComposeStack]] = {}
+        for key, stack in self._stacks.items():
+            first = next(iter(self._coming.values()), None)
+            self._coming[key] = self._pool.submit(self._bring_up, key, stack, first)
+
+    def _bring_up(
+        self, key: str, stack: ComposeStack, first: Future[ComposeStack] | None
+    ) -> ComposeStack:
+        if first is not None:
+            first_image = next(iter(self._stacks.values())).image()
+            wait_for(
+                lambda: first.done() or docker("image", "inspect", first_image).returncode == 0,
+                "the first stack's image",
+                timeout=HEALTHY_TIMEOUT,
+            )
+        return bring_up(stack, self._bakes[key].label)
+
+    def healthy(self, key: str) -> ComposeStack:
+        """The stack of bake ``key`` once every service is healthy (its failure if not)."""
+        return self._coming[key].result()
+
+    def take_down(self, key: str) -> None:
+        coming = self._coming.pop(key)
+        if coming.exception() is None:  # one that did not come up was taken down then
+            take_down(coming.result())
+
+    def close(self) -> None:
+        try:
+            for key in list(self._coming):
+                self.take_down(key)
+        finally:
+            self._pool.shutdown()
 
 
 def run_smoke(stack: ComposeStack, *, flower: bool) -> subprocess.CompletedProcess[str]:

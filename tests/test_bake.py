@@ -11,7 +11,8 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 
-from tests.conftest import TEMPLATE, Bake, unrendered_jinja
+from tests.conftest import Bake, unrendered_jinja
+from tests.tools import TEMPLATE
 
 
 def test_default_bake_names_the_project_after_the_defaults(bake: Bake) -> None:

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE
+from tests.tools import TEMPLATE
 
 VALID = {
     "project_name": "Loom Store",

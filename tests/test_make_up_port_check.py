@@ -26,7 +26,7 @@ def test_make_up_names_a_taken_port_its_service_and_variable_and_starts_nothing(
         f"port {port} (postgres) is in use on 127.0.0.1: set POSTGRES_PORT in .env to a free port"
     ]
     assert stack.project_containers() == []
-    assert docker("image", "inspect", f"{stack.project.name}:{stack.name}").returncode != 0
+    assert docker("image", "inspect", stack.image()).returncode != 0
 
 
 def test_port_check_passes_when_every_published_port_is_free(bake: Bake) -> None:

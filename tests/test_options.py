@@ -16,7 +16,6 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from tests.conftest import (
-    TEMPLATE,
     Bake,
     bake_installed,
     generated_files,
@@ -24,6 +23,7 @@ from tests.conftest import (
     tool,
     unrendered_jinja,
 )
+from tests.tools import TEMPLATE
 
 SUPPORTED: dict[str, dict[str, str]] = {
     "defaults": {},

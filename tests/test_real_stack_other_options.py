@@ -3,32 +3,19 @@ bootstrap. `make up`, the job flow over HTTP, then `make down`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
-from cookiecutter.main import cookiecutter
 
-from tests.conftest import TEMPLATE
 from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, new_product
-from tests.real_stack import ComposeStack, run_smoke, stack_up
+from tests.real_stack import ComposeStack, run_smoke
 from tests.stack import wait_for
 
-ANSWERS = {"worker_per_queue": "yes", "use_flower": "no", "worker_bootstrap": "manifest"}
 QUEUES = ["analytics", "default", "erp", "notifications"]
 
 
-@pytest.fixture(scope="module")
-def stack(
-    container_engine: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ComposeStack]:
-    output = tmp_path_factory.mktemp("per-queue-up")
-    project = Path(
-        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=ANSWERS)
-    )
-    with stack_up(project, "per-queue workers, no Flower, manifest bootstrap") as running:
-        yield running
+@pytest.fixture
+def stack(per_queue_compose_stack: ComposeStack) -> ComposeStack:
+    return per_queue_compose_stack
 
 
 def test_stack_runs_one_healthy_worker_per_queue_and_no_flower(stack: ComposeStack) -> None:

@@ -9,49 +9,30 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import psycopg
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests.broker_outage import assert_nothing_was_held_or_lost, dispatch_through_an_outage
-from tests.conftest import TEMPLATE
-from tests.docker_engine import ensure_rabbitmq_image
 from tests.flows import (
     EMAIL,
     category_becomes,
     flower_lists_the_job_and_its_callback,
     new_product,
 )
-from tests.real_stack import ComposeStack, docker, record, run_smoke, stack_up
+from tests.real_stack import ComposeStack, docker, record, run_smoke
 from tests.stack import wait_for
 
 # The bound on a crashed worker's job running again, counted from the restart.
 REDELIVERY_BOUND = 30.0
 
 
-@pytest.fixture(scope="module")
-def stack(
-    container_engine: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ComposeStack]:
-    started = time.monotonic()
-    ensure_rabbitmq_image()
-    record("rabbitmq stand-in image (built, or found current)", time.monotonic() - started)
-    output = tmp_path_factory.mktemp("rabbitmq-up")
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(output),
-            extra_context={"broker": "rabbitmq"},
-        )
-    )
-    with stack_up(project, "broker=rabbitmq") as running:
-        yield running
+@pytest.fixture
+def stack(rabbitmq_compose_stack: ComposeStack) -> ComposeStack:
+    return rabbitmq_compose_stack
 
 
 @pytest.fixture

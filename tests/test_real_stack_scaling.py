@@ -36,15 +36,31 @@ JOB_SECONDS = 6.0
 SUCCEEDED = re.compile(r"Task (loom\.job\.\w+)\[([0-9a-f-]{36})\] succeeded")
 
 
+@pytest.fixture(scope="module")
+def scaled_stack(default_compose_stack: ComposeStack) -> Iterator[ComposeStack]:
+    """The default stack with three worker replicas for this module, back to one after."""
+    scale(default_compose_stack, REPLICAS)
+    yield default_compose_stack
+    scale(default_compose_stack, 1)
+
+
 @pytest.fixture
-def stack(default_compose_stack: ComposeStack) -> Iterator[ComposeStack]:
-    """The default stack with three worker replicas, back to one afterwards."""
-    stack = default_compose_stack
-    scale(stack, REPLICAS)
-    try:
-        yield stack
-    finally:
-        scale(stack, 1)
+def stack(scaled_stack: ComposeStack) -> ComposeStack:
+    """Every replica running and healthy: one a test stopped is started again, one it
+    killed is back by its restart policy."""
+    stopped = [
+        container
+        for container in scaled_stack.containers("worker")
+        if inspect(container)["State"]["Status"] == "exited"
+    ]
+    if stopped:
+        assert docker("start", *stopped).returncode == 0
+    wait_for(
+        lambda: healthy_workers(scaled_stack) == REPLICAS,
+        f"{REPLICAS} healthy worker replicas",
+        timeout=180,
+    )
+    return scaled_stack
 
 
 def scale(stack: ComposeStack, replicas: int) -> None:

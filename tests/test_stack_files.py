@@ -11,7 +11,8 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from tests.compose import read_env_file
-from tests.conftest import TEMPLATE, Bake, tool
+from tests.conftest import Bake, tool
+from tests.tools import TEMPLATE
 
 
 def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE, run_make, tool
+from tests.conftest import run_make, tool
+from tests.tools import TEMPLATE
 
 JOBS_YAML = Path("{{cookiecutter.project_slug}}") / "config" / "jobs.yaml"
 USER_EDIT = "\n\nRESTOCK_THRESHOLD = 0  # added by the project, not by the template\n"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+TEMPLATE = Path(__file__).resolve().parents[1]
+
 
 def uv_executable() -> str:
     """The uv the Makefile chose (it exports UV), else the one on PATH."""
