@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests.docker_engine import docker_engine, ensure_stand_in_images
 from tests.real_stack import (
@@ -32,7 +31,7 @@ from tests.real_stack import (
     recorded,
 )
 from tests.stack import free_port, stop_process_group, wait_for
-from tests.tools import TEMPLATE, bearer_token, uv_executable
+from tests.tools import TEMPLATE, bake_project, bearer_token, uv_executable
 
 Bake = Callable[..., Path]
 
@@ -104,22 +103,14 @@ def bake(tmp_path: Path) -> Bake:
     """Bake the template with the given answers into a fresh directory; return the project."""
 
     def bake_with(**answers: Any) -> Path:
-        return Path(
-            cookiecutter(
-                str(TEMPLATE), no_input=True, output_dir=str(tmp_path), extra_context=answers
-            )
-        )
+        return bake_project(tmp_path, **answers)
 
     return bake_with
 
 
 def bake_installed(output_dir: Path, **answers: Any) -> Path:
     """Bake into ``output_dir`` and install the project from its lock (``make install``)."""
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
-        )
-    )
+    project = bake_project(output_dir, **answers)
     result = run_make(project, "install")
     assert result.returncode == 0, result.stdout + result.stderr
     return project

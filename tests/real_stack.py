@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cookiecutter.main import cookiecutter
 
 from tests.compose import read_env_file
 from tests.stack import free_port, wait_for
-from tests.tools import TEMPLATE, bearer_token
+from tests.tools import bake_project, bearer_token
 
 # .env variable and container port of each published port, as in docker-compose.yml, by
 # service (rabbitmq publishes two). Every variable is set, whether the bake has the service
@@ -175,12 +174,6 @@ def unused_port() -> int:
     return port
 
 
-def bake_project(output: Path, answers: dict[str, str]) -> Path:
-    return Path(
-        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=answers)
-    )
-
-
 def isolate(project: Path, **settings: str) -> ComposeStack:
     """Give the project a private compose name, image tag and free host ports in .env."""
     name = f"loomtest{secrets.token_hex(4)}"
@@ -245,26 +238,26 @@ class StacksComingUp:
     def __init__(self, output: Path, bakes: dict[str, StackBake]) -> None:
         self._bakes = bakes
         self._stacks = {
-            key: isolate(bake_project(output / key, bake.answers), **bake.settings)
+            key: isolate(bake_project(output / key, **bake.answers), **bake.settings)
             for key, bake in bakes.items()
         }
         self._pool = ThreadPoolExecutor(max_workers=max(len(bakes), 1))
         self._coming: dict[str, Future[ComposeStack]] = {}
-        for key, stack in self._stacks.items():
-            first = next(iter(self._coming.values()), None)
-            self._coming[key] = self._pool.submit(self._bring_up, key, stack, first)
+        for key in self._stacks:  # the first one first: the others wait for its image
+            self._coming[key] = self._pool.submit(self._bring_up, key)
 
-    def _bring_up(
-        self, key: str, stack: ComposeStack, first: Future[ComposeStack] | None
-    ) -> ComposeStack:
-        if first is not None:
-            first_image = next(iter(self._stacks.values())).image()
+    def _bring_up(self, key: str) -> ComposeStack:
+        first = next(iter(self._stacks))
+        if key != first:
+            image = self._stacks[first].image()
             wait_for(
-                lambda: first.done() or docker("image", "inspect", first_image).returncode == 0,
+                lambda: (
+                    self._coming[first].done() or docker("image", "inspect", image).returncode == 0
+                ),
                 "the first stack's image",
                 timeout=HEALTHY_TIMEOUT,
             )
-        return bring_up(stack, self._bakes[key].label)
+        return bring_up(self._stacks[key], self._bakes[key].label)
 
     def healthy(self, key: str) -> ComposeStack:
         """The stack of bake ``key`` once every service is healthy (its failure if not)."""

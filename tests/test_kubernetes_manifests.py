@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
-from cookiecutter.main import cookiecutter
 from jsonschema import Draft7Validator
 from kombu.transport.redis import Channel
 from kubernetes_validate.utils import all_versions
 
 from tests.compose import read_env_file
 from tests.conftest import Bake, tool
-from tests.tools import TEMPLATE
+from tests.tools import TEMPLATE, bake_project
 
 # Only the options that change the manifests: one worker or one per queue, Flower or not,
 # the queue list (with a "_" that a Kubernetes name cannot hold), the broker.
@@ -130,11 +129,7 @@ def enable_keda(overlay: Path) -> None:
 
 
 def bake_and_render(output_dir: Path, answers: dict[str, str]) -> Manifests:
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
-        )
-    )
+    project = bake_project(output_dir, **answers)
     overlay = project / "deploy" / "kubernetes" / "overlays" / "production"
     without_env = kustomize(overlay)
     assert without_env.returncode != 0, "rendered without .env: secret values come from elsewhere"

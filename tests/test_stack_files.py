@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cookiecutter.main import cookiecutter
 
 from tests.compose import read_env_file
 from tests.conftest import Bake, tool
-from tests.tools import TEMPLATE
+from tests.tools import bake_project
 
 
 def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -29,7 +28,7 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("files")
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output)))
+    return bake_project(output)
 
 
 @pytest.mark.parametrize("service", ["beat", "migrate"])
@@ -131,14 +130,7 @@ def test_env_example_names_every_variable_the_compose_file_requires(project: Pat
 @pytest.fixture(scope="module")
 def rabbitmq_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("rabbitmq-files")
-    return Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(output),
-            extra_context={"broker": "rabbitmq"},
-        )
-    )
+    return bake_project(output, broker="rabbitmq")
 
 
 def test_rabbitmq_env_example_names_every_variable_its_compose_file_requires(

@@ -9,8 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+
+
+def bake_project(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with ``answers`` into ``output_dir``; return the project."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+        )
+    )
 
 
 def uv_executable() -> str:
