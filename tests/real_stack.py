@@ -144,6 +144,28 @@ class ComposeStack:
     def all_healthy(self) -> bool:
         return all(self.health(service) == "healthy" for service in self.long_running())
 
+    def unhealthy_report(self) -> str:
+        """Why the stack is not healthy: each service that is not, with its state, its
+        last health check's output and the end of its log."""
+        lines = []
+        for service in self.long_running():
+            for container in self.containers(service):
+                state = json.loads(docker("inspect", container).stdout or "[{}]")[0].get(
+                    "State", {}
+                )
+                health = state.get("Health", {})
+                status = health.get("Status", state.get("Status"))
+                if status == "healthy":
+                    continue
+                checks = health.get("Log") or [{}]
+                log = docker("logs", "--tail", "30", container)
+                lines += [
+                    f"--- {service} {container[:12]}: {status}, exit {state.get('ExitCode')}",
+                    f"last health check: {str(checks[-1].get('Output', '')).strip()[-800:]}",
+                    (log.stdout + log.stderr)[-3000:],
+                ]
+        return "\n".join(lines)
+
     def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
         return docker("exec", self.container(service), *command)
 
@@ -219,7 +241,12 @@ def bring_up(stack: ComposeStack, label: str) -> ComposeStack:
         record(f"{label}: make up returned", time.monotonic() - started)
         if up.returncode != 0:
             pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
-        wait_for(stack.all_healthy, "every service to be healthy", timeout=HEALTHY_TIMEOUT)
+        wait_for(
+            stack.all_healthy,
+            "every service to be healthy",
+            timeout=HEALTHY_TIMEOUT,
+            diagnose=stack.unhealthy_report,
+        )
         record(f"{label}: make up to every service healthy", time.monotonic() - started)
     except BaseException:
         take_down(stack)
