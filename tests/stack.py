@@ -280,7 +280,12 @@ class Stack:
         return load_services(self.project / "docker-compose.yml", self.variables())
 
     def _localise(self, service: Service, text: str) -> str:
-        """Service host names to loopback, published container ports to free host ports."""
+        """Service host names to loopback, published container ports to free host ports,
+        and /tmp to a folder of the service's own, as each container has its own /tmp."""
+        if text.startswith("/tmp/"):
+            private_tmp = self.log_dir / f"{service.name}-tmp"
+            private_tmp.mkdir(exist_ok=True)
+            text = str(private_tmp / text.removeprefix("/tmp/"))
         text = text.replace("@postgres:5432/", f"@{PG_HOST}:{PG_PORT}/")
         text = text.replace("@redis:6379/", f"@127.0.0.1:{self.redis_port}/")
         text = text.replace("@rabbitmq:5672/", f"@{RABBITMQ_HOST}:{RABBITMQ_PORT}/")

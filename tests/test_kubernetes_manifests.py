@@ -329,7 +329,7 @@ def test_worker_grace_period_covers_the_longest_job_time_limit(manifests: Manife
         assert pod["terminationGracePeriodSeconds"] == expected, worker["metadata"]["name"]
 
 
-def test_api_is_probed_on_health_and_workers_by_a_celery_ping_to_themselves(
+def test_api_is_probed_on_health_and_workers_by_their_heartbeat_file(
     manifests: Manifests,
 ) -> None:
     (api,) = manifests.named("Deployment", "api")["spec"]["template"]["spec"]["containers"]
@@ -337,13 +337,21 @@ def test_api_is_probed_on_health_and_workers_by_a_celery_ping_to_themselves(
         assert api[probe]["httpGet"] == {"path": "/health", "port": "http"}
     assert api["ports"][0] == {"name": "http", "containerPort": 8000}
 
+    package = manifests.answers()["package_name"]
     for worker in manifests.workers():
-        node = worker_option(worker, "--hostname=").removesuffix("@%h")
         (container,) = worker["spec"]["template"]["spec"]["containers"]
+        environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+        heartbeat = environment["WORKER_HEARTBEAT_FILE"]
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        assert heartbeat.startswith("/tmp/")
+        assert "/tmp" in mounts  # writable beside the read-only root filesystem
         for probe in ("readinessProbe", "livenessProbe"):
-            command = container[probe]["exec"]["command"][-1]
-            assert "celery --broker=" in command
-            assert f'inspect ping --destination={node}@"$HOSTNAME"' in command
+            assert container[probe]["exec"]["command"] == [
+                "python",
+                "-m",
+                f"{package}.heartbeat",
+                heartbeat,
+            ]
 
 
 def test_beat_runs_exactly_one_replica_replaced_not_rolled(manifests: Manifests) -> None:
@@ -363,8 +371,8 @@ def test_beat_runs_exactly_one_replica_replaced_not_rolled(manifests: Manifests)
         assert container[probe]["exec"]["command"] == [
             "python",
             "-m",
-            f"{package}.beat_heartbeat",
-            "beat-state/schedule",
+            f"{package}.heartbeat",
+            "beat-state/schedule.heartbeat",
         ]
 
 

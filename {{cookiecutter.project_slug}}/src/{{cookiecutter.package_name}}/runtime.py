@@ -55,6 +55,7 @@ from {{ cookiecutter.package_name }}.observability import (
 from {{ cookiecutter.package_name }}.outbox.install import install_outbox, install_worker_outbox
 from {{ cookiecutter.package_name }}.outbox.settings import OutboxSettings
 from {{ cookiecutter.package_name }}.setting_error import SettingError
+from {{ cookiecutter.package_name }}.worker_heartbeat import keep_worker_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -215,4 +216,5 @@ def _create_worker(
     configure_broker(result.celery_app)
     require_shared_cache(result.container, str(result.celery_app.conf.broker_url))
     install_worker_outbox(result.container, result.celery_app, OutboxSettings.from_environment())
+    keep_worker_heartbeat(os.environ)
     return result.celery_app

@@ -27,7 +27,6 @@ from loom.core.job.job import Job
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from {{ cookiecutter.package_name }}.beat_heartbeat import BEAT_MAX_LOOP_INTERVAL, heartbeat_file
 from {{ cookiecutter.package_name }}.setting_error import SettingError
 
 SCHEDULE_FILE = "schedule.yaml"
@@ -35,6 +34,9 @@ ENTRY_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 INTERVAL = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ENTRY_KEYS = frozenset({"job", "every", "crontab", "payload"})
+# Beat wakes at least this often and touches its heartbeat file each time, well inside
+# heartbeat.HEARTBEAT_STALE.
+BEAT_MAX_LOOP_INTERVAL = 5
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,11 @@ def configure_beat(celery_app: Celery, config_dir: Path) -> list[ScheduledJob]:
         beat_max_loop_interval=BEAT_MAX_LOOP_INTERVAL,
     )
     return scheduled
+
+
+def heartbeat_file(schedule_filename: str) -> Path:
+    """Beat's heartbeat file, beside its state: what its healthcheck reads."""
+    return Path(f"{schedule_filename}.heartbeat")
 
 
 class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]

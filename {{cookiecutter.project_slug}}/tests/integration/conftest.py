@@ -76,28 +76,36 @@ def api() -> Iterator[TestClient]:
         yield client
 
 
+def passes_its_healthcheck(heartbeat: Path) -> bool:
+    """The worker's compose and Kubernetes healthcheck, run here."""
+    check = [sys.executable, "-m", "{{ cookiecutter.package_name }}.heartbeat", str(heartbeat)]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
 @contextmanager
 def running_worker(log_path: Path, **environment: str) -> Iterator[Path]:
     """A Celery worker process on every queue, with ``environment`` over this process's,
-    stopped by its PID afterwards; yields the file its output goes to."""
+    ready once it passes its healthcheck and stopped by its PID afterwards; yields the
+    file its output goes to. Its heartbeat file lies beside it (``.heartbeat``)."""
     node = f"itest-{secrets.token_hex(3)}@localhost"
     celery = [sys.executable, "-m", "celery"]
     app = "{{ cookiecutter.package_name }}.worker_main:celery_app"
     log = log_path.open("wb")
     queues = "--queues=default,notifications,analytics,erp"
+    heartbeat = log_path.with_suffix(".heartbeat")
     process = subprocess.Popen(
         [*celery, "-A", app, "worker", "--pool=solo", f"--hostname={node}", queues],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=os.environ | environment,
+        env=os.environ | {"WORKER_HEARTBEAT_FILE": str(heartbeat)} | environment,
         start_new_session=True,
     )
     try:
-        ping = [*celery, "--broker", os.environ["CELERY_BROKER_URL"], "inspect", "ping", "-d", node]
         deadline = time.monotonic() + TIMEOUT
-        while subprocess.run(ping, capture_output=True, check=False).returncode != 0:
+        while not passes_its_healthcheck(heartbeat):
             assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the worker did not answer ping"
+            assert time.monotonic() < deadline, "the worker did not pass its healthcheck"
+            time.sleep(0.2)
         yield log_path
     finally:
         os.killpg(process.pid, signal.SIGTERM)
