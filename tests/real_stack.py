@@ -144,6 +144,10 @@ class ComposeStack:
     def all_healthy(self) -> bool:
         return all(self.health(service) == "healthy" for service in self.long_running())
 
+    def wait_until_healthy(self, what: str, timeout: float) -> None:
+        """Wait for every service to be healthy; fail with :meth:`unhealthy_report` if not."""
+        wait_for(self.all_healthy, what, timeout=timeout, diagnose=self.unhealthy_report)
+
     def unhealthy_report(self) -> str:
         """Why the stack is not healthy: each service that is not, with its state, its
         last health check's output and the end of its log."""
@@ -241,12 +245,7 @@ def bring_up(stack: ComposeStack, label: str) -> ComposeStack:
         record(f"{label}: make up returned", time.monotonic() - started)
         if up.returncode != 0:
             pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
-        wait_for(
-            stack.all_healthy,
-            "every service to be healthy",
-            timeout=HEALTHY_TIMEOUT,
-            diagnose=stack.unhealthy_report,
-        )
+        stack.wait_until_healthy("every service to be healthy", timeout=HEALTHY_TIMEOUT)
         record(f"{label}: make up to every service healthy", time.monotonic() - started)
     except BaseException:
         take_down(stack)

@@ -166,12 +166,7 @@ def test_make_up_again_on_the_running_stack_succeeds(stack: ComposeStack) -> Non
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "is in use" not in again.stderr
-    wait_for(
-        stack.all_healthy,
-        "every service to stay healthy",
-        timeout=120,
-        diagnose=stack.unhealthy_report,
-    )
+    stack.wait_until_healthy("every service to stay healthy", timeout=120)
 
 
 def test_redis_in_its_container_refuses_a_client_without_the_password(

@@ -102,12 +102,7 @@ def test_with_redis_stopped_dispatches_answer_at_once_and_every_job_runs_once_it
     outage = dispatch_through_an_outage(stack, api, "redis")
 
     assert_nothing_was_held_or_lost(outage)
-    wait_for(
-        stack.all_healthy,
-        "every service to be healthy again",
-        timeout=120,
-        diagnose=stack.unhealthy_report,
-    )
+    stack.wait_until_healthy("every service to be healthy again", timeout=120)
 
 
 def test_api_killed_right_after_a_commit_publishes_the_job_once_restarted(
@@ -134,12 +129,7 @@ def test_api_killed_right_after_a_commit_publishes_the_job_once_restarted(
     record(
         "api killed after a commit: kill to the job's callback landed", time.monotonic() - killed
     )
-    wait_for(
-        stack.all_healthy,
-        "every service to be healthy again",
-        timeout=120,
-        diagnose=stack.unhealthy_report,
-    )
+    stack.wait_until_healthy("every service to be healthy again", timeout=120)
 
 
 def answers(api: httpx.Client, product_id: int) -> bool:

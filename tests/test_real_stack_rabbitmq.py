@@ -183,12 +183,7 @@ def test_with_rabbitmq_stopped_dispatches_answer_at_once_and_every_job_runs_once
     outage = dispatch_through_an_outage(stack, api, "rabbitmq")
 
     assert_nothing_was_held_or_lost(outage)
-    wait_for(
-        stack.all_healthy,
-        "every service to be healthy again",
-        timeout=120,
-        diagnose=stack.unhealthy_report,
-    )
+    stack.wait_until_healthy("every service to be healthy again", timeout=120)
 
 
 def test_make_down_removes_the_containers_and_the_volumes(stack: ComposeStack) -> None:

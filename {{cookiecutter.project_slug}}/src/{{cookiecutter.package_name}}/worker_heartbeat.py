@@ -16,12 +16,11 @@ from celery.signals import heartbeat_sent, worker_init
 HEARTBEAT_FILE_VARIABLE = "WORKER_HEARTBEAT_FILE"
 
 
-def keep_worker_heartbeat(environment: Mapping[str, str]) -> Path | None:
-    """Connect the heartbeat file named in ``environment`` to the worker's signals; the
-    file, or None when none is named."""
+def keep_worker_heartbeat(environment: Mapping[str, str]) -> None:
+    """Connect the heartbeat file named in ``environment`` to the worker's signals."""
     filename = environment.get(HEARTBEAT_FILE_VARIABLE)
     if not filename:
-        return None
+        return
     heartbeat = Path(filename)
 
     def forget_earlier_heartbeats(**_: object) -> None:
@@ -34,4 +33,3 @@ def keep_worker_heartbeat(environment: Mapping[str, str]) -> Path | None:
 
     worker_init.connect(forget_earlier_heartbeats, weak=False)
     heartbeat_sent.connect(touch, weak=False)
-    return heartbeat
