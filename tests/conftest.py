@@ -51,9 +51,25 @@ class StackEndpoints(Protocol):
 UNRENDERED_JINJA = re.compile(r"(?<!\$)\{\{|\{%")
 
 
+# What installing the project and running its tools add beside the files a bake wrote.
+NOT_BAKED = {
+    ".venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    ".git",
+}
+
+
 def generated_files(project: Path) -> list[Path]:
-    """Every file a bake wrote (the virtualenv an install adds left out)."""
-    return [path for path in project.rglob("*") if path.is_file() and ".venv" not in path.parts]
+    """Every file a bake wrote, whether or not the project's checks have run in it since."""
+    return [
+        path
+        for path in project.rglob("*")
+        if path.is_file() and not NOT_BAKED & set(path.relative_to(project).parts)
+    ]
 
 
 def copied_without_render(project: Path, path: Path) -> bool:
@@ -84,8 +100,13 @@ def tool(name: str) -> str:
     return found
 
 
+# A baked project's suite takes 2-3 minutes alone on a slow 2-core machine and several times
+# that beside the container tests: the limit only stops a run that hangs.
+MAKE_TIMEOUT = 1500.0
+
+
 def run_make(
-    project: Path, *targets: str, env: dict[str, str] | None = None, timeout: float = 600
+    project: Path, *targets: str, env: dict[str, str] | None = None, timeout: float = MAKE_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """Run the baked project's own Makefile, with the uv these tests use."""
     return subprocess.run(

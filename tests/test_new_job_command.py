@@ -15,14 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import bake_installed, run_make
+from tests.conftest import bake_installed, generated_files, run_make
 from tests.stack import stop_process_group
 
 PACKAGE = "loom_store"
 NEW_JOB = ("NAME=RecalculatePrices", "QUEUE=analytics", "EVERY=10m")
 DEFAULT_QUEUE_JOB = ("NAME=ArchiveStaleCarts",)
-# Left out of the tree compared before and after a refusal: what tools and Python write.
-NOT_THE_PROJECT = {".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".git"}
 
 
 def new_job(project: Path, *variables: str) -> subprocess.CompletedProcess[str]:
@@ -156,8 +154,7 @@ def test_worker_registers_the_new_job_with_the_other_bootstraps(other_bootstrap:
 def tree_digest(project: Path) -> dict[str, str]:
     return {
         str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and not NOT_THE_PROJECT & set(path.relative_to(project).parts)
+        for path in sorted(generated_files(project))
     }
 
 

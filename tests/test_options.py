@@ -25,33 +25,34 @@ from tests.conftest import (
 )
 from tests.tools import TEMPLATE
 
+# Every value of every option is baked at least once: the default answers, and three
+# combinations that take the other values between them, each running its own lint, mypy
+# and test suite. A suite takes minutes on a 2-core machine, so values are combined rather
+# than baked one at a time; the real-stack tests add the combinations that change the
+# running service (each bootstrap, one worker per queue, RabbitMQ).
+DEFAULTS = "defaults"
 SUPPORTED: dict[str, dict[str, str]] = {
-    "defaults": {},
-    "manifest-without-flower": {"worker_bootstrap": "manifest", "use_flower": "no"},
-    "explicit-worker-per-queue-rabbitmq": {
+    "manifest-without-flower-python313-proprietary": {
+        "worker_bootstrap": "manifest",
+        "use_flower": "no",
+        "python_version": "3.13",
+        "open_source_license": "none",
+        "project_name": "Acme Catalogue",
+    },
+    "explicit-worker-per-queue-rabbitmq-python311-apache-no-ci": {
         "worker_bootstrap": "explicit",
         "worker_per_queue": "yes",
         "broker": "rabbitmq",
-    },
-    "extra-queue-as-default": {
-        "queues": "default,notifications,analytics,erp,reports",
-        "default_queue": "reports",
-        "worker_per_queue": "yes",
-    },
-    "python311-apache-no-ci": {
         "python_version": "3.11",
         "open_source_license": "Apache-2.0",
         "ci": "none",
     },
-    "longest-package-name": {
+    "extra-queue-as-default-longest-name": {
+        "queues": "default,notifications,analytics,erp,reports",
+        "default_queue": "reports",
+        "worker_per_queue": "yes",
         "project_name": "Northwind Product Catalogue Svc1",
-        "worker_bootstrap": "explicit",
-    },
-    "rabbitmq-broker": {"broker": "rabbitmq"},
-    "python313-proprietary": {
-        "python_version": "3.13",
-        "open_source_license": "none",
-        "project_name": "Acme Catalogue",
+        "worker_bootstrap": "manifest",
     },
 }
 
@@ -81,8 +82,12 @@ UNSUPPORTED: dict[str, tuple[dict[str, str], list[str]]] = {
 }
 
 
-@pytest.fixture(scope="module", params=list(SUPPORTED), ids=list(SUPPORTED))
+@pytest.fixture(scope="module", params=[DEFAULTS, *SUPPORTED])
 def combination(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if request.param == DEFAULTS:
+        # Shared with test_baked_project.py, which runs its own checks, integration included.
+        default_project: Path = request.getfixturevalue("default_project")
+        return default_project
     return bake_installed(tmp_path_factory.mktemp(request.param), **SUPPORTED[request.param])
 
 
@@ -91,6 +96,7 @@ def test_no_jinja_is_left_unrendered(combination: Path) -> None:
 
 
 @pytest.mark.parametrize("target", ["lint", "typecheck", "test"])
+@pytest.mark.parametrize("combination", list(SUPPORTED), indirect=True)
 def test_project_passes_its_own_checks(combination: Path, target: str) -> None:
     result = run_make(combination, target)
 
