@@ -67,6 +67,23 @@ def test_compose_file_is_valid_for_the_compose_specification(project: Path) -> N
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_every_service_others_wait_for_has_a_start_period(bake: Bake, broker: str) -> None:
+    """docker-compose 1.29 stops `make up` once a service others wait for is unhealthy: a
+    slow first start on a busy host must not count against its healthcheck."""
+    services = yaml.safe_load((bake(broker=broker) / "docker-compose.yml").read_text())["services"]
+    awaited = {
+        name
+        for service in services.values()
+        for name, condition in (service.get("depends_on") or {}).items()
+        if condition == {"condition": "service_healthy"}
+    }
+
+    assert awaited >= {"postgres", "redis", broker}
+    for name in awaited:
+        assert services[name]["healthcheck"].get("start_period"), name
+
+
 def test_compose_refuses_to_start_without_the_secrets(project: Path, tmp_path: Path) -> None:
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("")
