@@ -102,11 +102,14 @@ def tool(name: str) -> str:
 
 # A baked project's suite takes 2-3 minutes alone on a slow 2-core machine and several times
 # that beside the container tests: the limit only stops a run that hangs.
-MAKE_TIMEOUT = 1500.0
+BAKED_RUN_TIMEOUT = 1500.0
 
 
 def run_make(
-    project: Path, *targets: str, env: dict[str, str] | None = None, timeout: float = MAKE_TIMEOUT
+    project: Path,
+    *targets: str,
+    env: dict[str, str] | None = None,
+    timeout: float = BAKED_RUN_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     """Run the baked project's own Makefile, with the uv these tests use."""
     return subprocess.run(

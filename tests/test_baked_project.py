@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MAKE_TIMEOUT, Bake, Served, run_make
+from tests.conftest import BAKED_RUN_TIMEOUT, Bake, Served, run_make
 from tests.stack import admin_connection, integration_environment, private_redis
 from tests.tools import uv_executable
 
@@ -84,7 +84,7 @@ def test_project_uses_the_uv_it_is_handed(bake: Bake) -> None:
         capture_output=True,
         text=True,
         env=os.environ | {"UV": uv_executable()},
-        timeout=MAKE_TIMEOUT,
+        timeout=BAKED_RUN_TIMEOUT,
         check=False,
     )
 

@@ -67,11 +67,18 @@ def test_compose_file_is_valid_for_the_compose_specification(project: Path) -> N
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
-def test_every_service_others_wait_for_has_a_start_period(bake: Bake, broker: str) -> None:
+@pytest.mark.parametrize(
+    ("baked", "broker"),
+    [("project", "redis"), ("rabbitmq_project", "rabbitmq")],
+    ids=["redis", "rabbitmq"],
+)
+def test_every_service_others_wait_for_has_a_start_period(
+    request: pytest.FixtureRequest, baked: str, broker: str
+) -> None:
     """docker-compose 1.29 stops `make up` once a service others wait for is unhealthy: a
     slow first start on a busy host must not count against its healthcheck."""
-    services = yaml.safe_load((bake(broker=broker) / "docker-compose.yml").read_text())["services"]
+    compose = request.getfixturevalue(baked) / "docker-compose.yml"
+    services = yaml.safe_load(compose.read_text())["services"]
     awaited = {
         name
         for service in services.values()

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import MAKE_TIMEOUT, bake_installed
+from tests.conftest import BAKED_RUN_TIMEOUT, bake_installed
 from tests.flows import EMAIL, JOB_TIMEOUT, category_becomes, flower_tasks, new_product
 from tests.stack import (
     PG_ADMIN,
@@ -258,7 +258,7 @@ def test_baked_integration_tests_pass_with_the_jobs_on_rabbitmq(project: Path) -
             | {"INTEGRATION_BROKER_URL": vhost.url()},
             capture_output=True,
             text=True,
-            timeout=MAKE_TIMEOUT,
+            timeout=BAKED_RUN_TIMEOUT,
             check=False,
         )
 
